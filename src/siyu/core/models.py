@@ -1,0 +1,38 @@
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class AuditLog(models.Model):
+    """Who viewed, exported, merged, deleted or transferred which personal data, and when."""
+
+    class Action(models.TextChoices):
+        VIEW_PII = "view_pii", _("viewed personal data")
+        REVEAL = "reveal", _("revealed an identifier")
+        EXPORT = "export", _("exported")
+        MERGE = "merge", _("merged")
+        DELETE = "delete", _("deleted")
+        TRANSFER = "transfer", _("transferred")
+        UPDATE = "update", _("updated")
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=16, choices=Action.choices)
+    target_type = models.CharField(max_length=40)
+    target_id = models.CharField(max_length=64, blank=True)
+    summary = models.CharField(max_length=200, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["target_type", "target_id"]),
+            models.Index(fields=["actor", "-id"]),
+            models.Index(fields=["action", "-id"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_id} {self.action} {self.target_type}"

@@ -1,0 +1,97 @@
+"""Normalising identifiers so the same person always yields the same identity value."""
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import phonenumbers
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from pypinyin import Style, lazy_pinyin
+
+from siyu.core.errors import DomainError
+from siyu.customers.models import Identity
+
+MAX_VALUE_LENGTH = 191
+# Platforms hide numbers in exports as 138****1234; such a value is display data, never identity.
+MASKED_PHONE = re.compile(r"\d*[*＊xX]{3,}\d*")
+EXTENSION = re.compile(r"[-－转#,;~]|ext", re.IGNORECASE)
+CONTROL = re.compile(r"[\x00-\x1f\x7f\s]")
+
+
+@dataclass(frozen=True)
+class Identifier:
+    kind: str
+    value: str
+    namespace: str = ""
+
+    def key(self) -> tuple[str, str, str]:
+        return (self.kind, self.namespace, self.value)
+
+
+def normalize_phone(raw: str) -> str:
+    text = str(raw).strip()
+    if not text:
+        raise DomainError("phone is empty", field="phone")
+    if MASKED_PHONE.search(text):
+        raise DomainError(f"{text!r} is a masked number and cannot identify a person", field="phone")
+    digits = re.sub(r"[\s()\-.]", "", text)
+    if EXTENSION.search(digits):
+        raise DomainError(f"{text!r} is a virtual number with an extension", field="phone")
+    try:
+        number = phonenumbers.parse(digits, settings.SIYU_PHONE_REGION)
+    except phonenumbers.NumberParseException as exc:
+        raise DomainError(f"{text!r} is not a phone number", field="phone") from exc
+    if number.extension:
+        raise DomainError(f"{text!r} is a virtual number with an extension", field="phone")
+    if not phonenumbers.is_valid_number(number):
+        raise DomainError(f"{text!r} is not a valid phone number", field="phone")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalize_email(raw: str) -> str:
+    value = str(raw).strip().lower()
+    try:
+        validate_email(value)
+    except ValidationError as exc:
+        raise DomainError(f"{raw!r} is not an e-mail address", field="email") from exc
+    return value
+
+
+def normalize_identifier(kind: str, value: str, namespace: str = "") -> Identifier:
+    """Return the canonical identifier or raise DomainError naming what is wrong."""
+    if kind not in Identity.Kind.values:
+        known = ", ".join(Identity.Kind.values)
+        raise DomainError(f"unknown identity kind {kind!r}; known kinds: {known}", field="kind")
+    if value is None:
+        raise DomainError(f"{kind} is empty", field=kind)
+    namespace = str(namespace or "").strip()
+    if kind == Identity.Kind.PHONE:
+        value = normalize_phone(value)
+    elif kind == Identity.Kind.EMAIL:
+        value = normalize_email(value)
+    else:
+        value = str(value).strip()
+        if not value:
+            raise DomainError(f"{kind} is empty", field=kind)
+        if CONTROL.search(value):
+            raise DomainError(f"{kind} must not contain spaces or control characters", field=kind)
+    if len(value) > MAX_VALUE_LENGTH:
+        raise DomainError(f"{kind} is longer than {MAX_VALUE_LENGTH} characters", field=kind)
+    if kind == Identity.Kind.WECHAT_OPENID:
+        if not namespace:
+            raise DomainError("a WeChat openid needs the app id it belongs to", field="namespace")
+    else:
+        namespace = ""
+    return Identifier(kind=kind, value=value, namespace=namespace)
+
+
+@lru_cache(maxsize=65536)
+def pinyin_of(text: str) -> tuple[str, str]:
+    """Full pinyin and initials of a Chinese text, lower-case: 张三 → ("zhangsan", "zs")."""
+    if not text:
+        return "", ""
+    full = "".join(lazy_pinyin(text, errors="default")).lower()
+    initials = "".join(lazy_pinyin(text, style=Style.FIRST_LETTER, errors="default")).lower()
+    return CONTROL.sub("", full)[:200], CONTROL.sub("", initials)[:50]
