@@ -16,7 +16,8 @@ from siyu.customers.models import Identity
 MAX_VALUE_LENGTH = 191
 # Platforms hide numbers in exports as 138****1234; such a value is display data, never identity.
 MASKED_PHONE = re.compile(r"\d*[*＊xX]{3,}\d*")
-EXTENSION = re.compile(r"[-－转#,;~]|ext", re.IGNORECASE)
+# Virtual numbers: a full mobile followed by an extension (13812341234-1234, …转1234).
+EXTENSION = re.compile(r"\d{11}[-－_]\d{1,6}$|[转#,;~]|ext", re.IGNORECASE)
 CONTROL = re.compile(r"[\x00-\x1f\x7f\s]")
 
 
@@ -36,11 +37,10 @@ def normalize_phone(raw: str) -> str:
         raise DomainError("phone is empty", field="phone")
     if MASKED_PHONE.search(text):
         raise DomainError(f"{text!r} is a masked number and cannot identify a person", field="phone")
-    digits = re.sub(r"[\s()\-.]", "", text)
-    if EXTENSION.search(digits):
+    if EXTENSION.search(re.sub(r"[\s()]", "", text)):
         raise DomainError(f"{text!r} is a virtual number with an extension", field="phone")
     try:
-        number = phonenumbers.parse(digits, settings.SIYU_PHONE_REGION)
+        number = phonenumbers.parse(re.sub(r"[\s()\-.]", "", text), settings.SIYU_PHONE_REGION)
     except phonenumbers.NumberParseException as exc:
         raise DomainError(f"{text!r} is not a phone number", field="phone") from exc
     if number.extension:
