@@ -27,7 +27,7 @@ assets: node_modules/.package-lock.json
 demo: $(VENV)/.installed assets
 	$(BIN)/siyu demo
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test assets
 	$(BIN)/ruff check src
 	$(BIN)/ruff format --check src
 	@echo "== tests on SQLite =="

@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 DEMO_CUSTOMERS = 20_000
 DEMO_LOGIN = """
@@ -47,10 +48,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     ]
     try:
         while all(child.poll() is None for child in children):
-            try:
-                children[0].wait(timeout=1)
-            except subprocess.TimeoutExpired:
-                pass
+            time.sleep(1)
     except KeyboardInterrupt:
         pass
     finally:

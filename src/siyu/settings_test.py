@@ -6,7 +6,7 @@ import tempfile
 os.environ.setdefault("SIYU_VAR_DIR", tempfile.mkdtemp(prefix="siyu-test-"))
 os.environ["SIYU_HUEY_IMMEDIATE"] = "1"
 
-from siyu.settings import *  # noqa: E402, F403
+from siyu.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES["staticfiles"] = {  # noqa: F405

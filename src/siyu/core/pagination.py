@@ -13,9 +13,7 @@ class KeysetPage:
     has_prev: bool
 
 
-def keyset_page(
-    qs: QuerySet, *, after: int | None, before: int | None, size: int
-) -> KeysetPage:
+def keyset_page(qs: QuerySet, *, after: int | None, before: int | None, size: int) -> KeysetPage:
     """Newest-first page of `qs` by primary key, after or before the given id."""
     if before is not None:
         rows = list(qs.filter(pk__gt=before).order_by("pk")[: size + 1])

@@ -36,7 +36,9 @@ def normalize_phone(raw: str) -> str:
     if not text:
         raise DomainError("phone is empty", field="phone")
     if MASKED_PHONE.search(text):
-        raise DomainError(f"{text!r} is a masked number and cannot identify a person", field="phone")
+        raise DomainError(
+            f"{text!r} is a masked number and cannot identify a person", field="phone"
+        )
     if EXTENSION.search(re.sub(r"[\s()]", "", text)):
         raise DomainError(f"{text!r} is a virtual number with an extension", field="phone")
     try:

@@ -60,7 +60,9 @@ def merge_relationships(survivor_id: int, absorbed_ids: Sequence[int]) -> None:
             keep.remark = keep.remark or other.remark
             keep.state = keep.state or other.state
             keep.channel_id = keep.channel_id or other.channel_id
-        keep.save(update_fields=["status", "removed_at", "removed_by", "remark", "state", "channel"])
+        keep.save(
+            update_fields=["status", "removed_at", "removed_by", "remark", "state", "channel"]
+        )
         drop.extend(r.pk for r in others)
     if drop:
         Relationship.objects.filter(pk__in=drop).delete()

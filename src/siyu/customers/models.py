@@ -183,9 +183,7 @@ class Relationship(models.Model):
         STAFF = "staff", _("staff removed customer")
         TRANSFER = "transfer", _("transferred")
 
-    customer = models.ForeignKey(
-        Customer, on_delete=models.CASCADE, related_name="relationships"
-    )
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="relationships")
     staff = models.ForeignKey(Staff, on_delete=models.PROTECT, related_name="relationships")
     added_at = models.DateTimeField(_("added"))
     channel = models.ForeignKey(

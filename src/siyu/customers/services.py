@@ -139,9 +139,7 @@ def _resolve(
         _fill(survivor, attrs, overwrite=False)
         survivor.save()
 
-    known = set(
-        Identity.objects.filter(match).values_list("kind", "namespace", "value")
-    )
+    known = set(Identity.objects.filter(match).values_list("kind", "namespace", "value"))
     new = [i for i in idents if i.key() not in known]
     Identity.objects.bulk_create(
         Identity(
@@ -242,7 +240,9 @@ def customers_merge(
     survivor.save()
     # Flatten: tombstones of the absorbed now point straight at the survivor.
     Customer.objects.filter(merged_into_id__in=absorbed_ids).update(merged_into=survivor)
-    Customer.objects.filter(pk__in=absorbed_ids).update(merged_into=survivor, updated_at=timezone.now())
+    Customer.objects.filter(pk__in=absorbed_ids).update(
+        merged_into=survivor, updated_at=timezone.now()
+    )
     for customer in absorbed:
         customer.merged_into = survivor
     MergeRecord.objects.bulk_create(records)

@@ -31,6 +31,7 @@ class PhoneIdentityFactory(factory.django.DjangoModelFactory):
 
     class Meta:
         model = Identity
+        skip_postgeneration_save = True
 
     customer = factory.SubFactory(CustomerFactory)
     kind = Identity.Kind.PHONE

@@ -69,7 +69,9 @@ class OneIdPropertyTests(TestCase):
 
         # No relationship was lost by a merge: each friend still follows the person.
         for staff_id, ident in friendships:
-            assert Relationship.objects.filter(staff_id=staff_id, customer=owner_of(*ident)).exists()
+            assert Relationship.objects.filter(
+                staff_id=staff_id, customer=owner_of(*ident)
+            ).exists()
 
         # Tombstones resolve to a live customer in one hop, each with a merge record.
         for tomb in Customer.objects.filter(merged_into__isnull=False).select_related(
