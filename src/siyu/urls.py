@@ -4,5 +4,8 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("customers/", include("siyu.customers.urls")),
+    path("audit/", include("siyu.core.urls")),
+    path("org/", include("siyu.org.urls")),
     path("", include("siyu.console.urls")),
 ]

@@ -84,9 +84,11 @@ def customer_search(viewer: Viewer, filters: CustomerFilters) -> QuerySet[Custom
     text = filters.q.strip()
     if text:
         if len(text) > MAX_QUERY_LENGTH:
-            raise DomainError(f"search text is longer than {MAX_QUERY_LENGTH} characters", field="q")
+            raise DomainError(
+                f"search text is longer than {MAX_QUERY_LENGTH} characters", field="q"
+            )
         qs = qs.filter(_text_match(text))
-    return qs.select_related("owner", "first_channel")
+    return qs.select_related("owner", "store", "first_channel")
 
 
 def _text_match(text: str) -> Q:
@@ -108,6 +110,19 @@ def _text_match(text: str) -> Q:
             pass
     identity_hits = Identity.objects.filter(value__in=values).values("customer_id")
     return match | Q(pk__in=identity_hits)
+
+
+def customer_identity_get(customer: Customer, identity_id) -> Identity:
+    """One identity of this customer; Http404 if it belongs to anyone else or does not exist."""
+    identity = customer.identities.filter(pk=identity_id).first()
+    if identity is None:
+        raise Http404
+    return identity
+
+
+def channel_list() -> QuerySet[Channel]:
+    """Every source channel, for filters; channels are not personal data, so not scoped."""
+    return Channel.objects.order_by("name", "pk")
 
 
 def customer_identities(customer: Customer) -> list[Identity]:

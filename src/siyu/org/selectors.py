@@ -14,6 +14,7 @@ class Viewer:
     role: str | None
     store_id: int | None
     sees_full_pii: bool
+    name: str = ""
 
     @property
     def is_admin(self) -> bool:
@@ -37,13 +38,25 @@ def viewer_for(user) -> Viewer:
     cached = getattr(user, "_siyu_viewer", None)
     if cached is not None:
         return cached
-    staff = Staff.objects.filter(user=user).only("id", "role", "store_id", "can_view_pii", "status").first()
+    staff = (
+        Staff.objects.filter(user=user)
+        .only("id", "name", "role", "store_id", "can_view_pii", "status")
+        .first()
+    )
+    username = user.get_username()
     if staff is not None and staff.status == Staff.Status.ACTIVE:
-        viewer = Viewer(user.pk, staff.pk, staff.role, staff.store_id, staff.sees_full_pii)
+        viewer = Viewer(
+            user.pk,
+            staff.pk,
+            staff.role,
+            staff.store_id,
+            staff.sees_full_pii,
+            staff.name or username,
+        )
     elif user.is_superuser:
-        viewer = Viewer(user.pk, None, Staff.Role.ADMIN, None, True)
+        viewer = Viewer(user.pk, None, Staff.Role.ADMIN, None, True, username)
     else:
-        viewer = Viewer(user.pk, None, None, None, False)
+        viewer = Viewer(user.pk, None, None, None, False, username)
     user._siyu_viewer = viewer
     return viewer
 

@@ -1,0 +1,54 @@
+"""The console's left navigation: one entry per capability area that has pages.
+
+An app that adds pages adds its area here. `namespace` marks the area as current for every
+page under that URL namespace; `roles` says who sees it (the views enforce the same roles).
+"""
+
+from dataclasses import dataclass
+
+from django.urls import reverse
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+from siyu.console.access import ADMINS, ANY_ROLE, LEADS
+from siyu.org.selectors import Viewer
+
+
+@dataclass(frozen=True)
+class NavArea:
+    label: str | Promise
+    url_name: str
+    roles: frozenset[str]
+    namespace: str = ""
+    django_staff_only: bool = False  # Django admin needs the user's is_staff flag too
+
+
+AREAS: list[NavArea] = [
+    NavArea(_("Home"), "console:home", ANY_ROLE),
+    NavArea(_("Customers"), "customers:list", ANY_ROLE, namespace="customers"),
+    NavArea(_("Organisation"), "org:index", LEADS, namespace="org"),
+    NavArea(_("Audit log"), "core:audit", ADMINS, namespace="core"),
+    NavArea(_("Django admin"), "admin:index", ADMINS, django_staff_only=True),
+]
+
+
+@dataclass(frozen=True)
+class NavLink:
+    label: str | Promise
+    url: str
+    current: bool
+
+
+def nav_for(request, viewer: Viewer) -> list[NavLink]:
+    """The areas this viewer may open, with the one being viewed marked current."""
+    match = getattr(request, "resolver_match", None)
+    view_name = match.view_name if match else ""
+    namespace = match.namespace if match else ""
+    is_django_staff = bool(getattr(request.user, "is_staff", False))
+    links = []
+    for area in AREAS:
+        if viewer.role not in area.roles or (area.django_staff_only and not is_django_staff):
+            continue
+        current = view_name == area.url_name or bool(area.namespace and area.namespace == namespace)
+        links.append(NavLink(area.label, reverse(area.url_name), current))
+    return links

@@ -1,0 +1,173 @@
+"""Console pages for the customer pool: list with search, profile, identity reveal."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django import forms
+from django.conf import settings
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
+
+from siyu.console.access import ANY_ROLE, role_required
+from siyu.console.htmx import for_htmx
+from siyu.core.audit import audit_record, client_ip
+from siyu.core.errors import DomainError
+from siyu.core.models import AuditLog
+from siyu.core.pagination import keyset_page
+from siyu.customers.models import Customer, Relationship
+from siyu.customers.selectors import (
+    MAX_QUERY_LENGTH,
+    CustomerFilters,
+    channel_list,
+    customer_get,
+    customer_identities,
+    customer_identity_get,
+    customer_merges,
+    customer_relationships,
+    customer_search,
+)
+from siyu.customers.services import identity_reveal
+from siyu.org.selectors import staff_visible_to, stores_visible_to, viewer_for
+
+
+def _id_field(label, empty_label) -> forms.TypedChoiceField:
+    return forms.TypedChoiceField(
+        label=label, required=False, coerce=int, empty_value=None, choices=[("", empty_label)]
+    )
+
+
+class CustomerFilterForm(forms.Form):
+    """Parses the list's query string; choices are limited to what the viewer may filter by."""
+
+    q = forms.CharField(
+        label=_("Search"),
+        required=False,
+        max_length=MAX_QUERY_LENGTH,
+        error_messages={
+            "max_length": _("The search text is too long: at most %(limit_value)d characters.")
+        },
+    )
+    store = _id_field(_("Store"), _("All stores"))
+    owner = _id_field(_("Owner"), _("All staff"))
+    channel = _id_field(_("Source channel"), _("All channels"))
+    stage = forms.ChoiceField(
+        label=_("Lifecycle stage"),
+        required=False,
+        choices=[("", _("All stages")), *Customer.Stage.choices],
+    )
+    after = forms.IntegerField(
+        label=_("Page link"), required=False, min_value=1, widget=forms.HiddenInput
+    )
+    before = forms.IntegerField(
+        label=_("Page link"), required=False, min_value=1, widget=forms.HiddenInput
+    )
+
+    def __init__(self, data, *, stores, staff, channels) -> None:
+        super().__init__(data)
+        options = {
+            "store": [(s.pk, s.name) for s in stores],
+            "owner": [(s.pk, staff_label(s)) for s in staff],
+            "channel": [(c.pk, c.name) for c in channels],
+        }
+        for name, choices in options.items():
+            self.fields[name].choices = [*self.fields[name].choices, *choices]
+
+
+def staff_label(staff) -> str:
+    """The staff member's name, with the persona nickname customers know them by."""
+    if staff.nickname and staff.nickname != staff.name:
+        return f"{staff.name}（{staff.nickname}）"
+    return staff.name
+
+
+@role_required(ANY_ROLE)
+@for_htmx(partial="customers/_results.html")
+def customer_list(request):
+    viewer = viewer_for(request.user)
+    form = CustomerFilterForm(
+        request.GET,
+        stores=stores_visible_to(viewer),
+        staff=staff_visible_to(viewer),
+        channels=channel_list(),
+    )
+    form.is_valid()  # invalid filters are reported and left out; the rest still apply
+    data = form.cleaned_data
+    page, error = None, ""
+    if "q" not in form.errors:
+        filters = CustomerFilters(
+            q=data.get("q", ""),
+            store_id=data.get("store"),
+            owner_id=data.get("owner"),
+            channel_id=data.get("channel"),
+            stage=data.get("stage", ""),
+        )
+        try:
+            page = keyset_page(
+                customer_search(viewer, filters),
+                after=data.get("after"),
+                before=data.get("before"),
+                size=settings.SIYU_PAGE_SIZE,
+            )
+        except DomainError as exc:
+            error = exc.message
+    return TemplateResponse(
+        request, "customers/list.html", {"form": form, "page": page, "error": error}
+    )
+
+
+@dataclass(frozen=True)
+class RelationshipFacts:
+    total: int
+    active: int
+    last_change: datetime | None
+
+
+def _relationship_facts(relationships: list[Relationship]) -> RelationshipFacts:
+    moments = [m for r in relationships for m in (r.added_at, r.removed_at) if m is not None]
+    return RelationshipFacts(
+        total=len(relationships),
+        active=sum(r.status == Relationship.Status.ACTIVE for r in relationships),
+        last_change=max(moments, default=None),
+    )
+
+
+@role_required(ANY_ROLE)
+def customer_detail(request, pk: int):
+    """The profile. A merged-away id redirects to its survivor; viewers who see identifiers
+    in full leave an audit record of having seen them."""
+    viewer = viewer_for(request.user)
+    customer = customer_get(viewer, pk)
+    if customer.pk != pk:
+        return redirect("customers:detail", pk=customer.pk)
+    if viewer.sees_full_pii:
+        audit_record(
+            actor=request.user,
+            action=AuditLog.Action.VIEW_PII,
+            target=customer,
+            summary="viewed the customer profile with full identifiers",
+            ip=client_ip(request),
+        )
+    relationships = customer_relationships(customer)
+    return TemplateResponse(
+        request,
+        "customers/detail.html",
+        {
+            "customer": customer,
+            "identities": customer_identities(customer),
+            "relationships": relationships,
+            "relationship_facts": _relationship_facts(relationships),
+            "merges": customer_merges(customer),
+        },
+    )
+
+
+@role_required(ANY_ROLE)
+@require_POST
+def identity_reveal_view(request, pk: int, identity_id: int):
+    """Show one identifier in full (htmx swaps it in); the service writes the audit record."""
+    customer = customer_get(viewer_for(request.user), pk)
+    identity = customer_identity_get(customer, identity_id)
+    value = identity_reveal(viewer_user=request.user, identity=identity, ip=client_ip(request))
+    return TemplateResponse(request, "customers/_identity_value.html", {"value": value})
