@@ -39,12 +39,14 @@ INSTALLED_APPS = [
     "siyu.org",
     "siyu.customers",
     "siyu.console",
+    "siyu.demo",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "siyu.console.middleware.ChineseFirstMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -98,7 +100,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("SIYU_REDIS_URL")
 if REDIS_URL:
-    HUEY = {"huey_class": "huey.RedisHuey", "name": "siyu", "url": REDIS_URL, "immediate": False}
+    HUEY = {
+        "huey_class": "huey.RedisHuey",
+        "name": env_str("SIYU_QUEUE_NAME", "siyu"),
+        "url": REDIS_URL,
+        "immediate": False,
+    }
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
     }
@@ -134,6 +141,7 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env_str("SIYU_STATIC_ROOT", str(VAR_DIR / "static")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},

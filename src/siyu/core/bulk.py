@@ -1,0 +1,252 @@
+"""Fast inserts of many rows: COPY on PostgreSQL, one prepared executemany on SQLite.
+
+Rows are plain tuples in the order of `columns`, never model instances: no save(), no signals.
+Values are the Python values the ORM uses (aware datetimes, dates, Decimals, dicts for JSON).
+Fields left out of `columns` get their default (a callable default is called for each row),
+auto_now fields the time of the call, nullable fields without a default NULL.
+
+Rows that other rows point at need their primary keys before insertion: take a block with
+`reserve_ids` and write the ids yourself. Rows nothing points at can leave `id` out and get it
+from the table's sequence.
+
+    ids = reserve_ids(Customer, len(people))
+    bulk_insert(Customer, ["id", "name", "first_seen_at"], zip(ids, names, times))
+
+A load that is large next to what the tables hold already goes faster inside `load_mode`.
+"""
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from itertools import islice
+
+from django.core.management.color import no_style
+from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
+from django.utils import timezone
+
+Row = Sequence[object]
+CHUNK_SIZE = 10_000
+# Field types whose Python values the SQLite driver would store in a form the ORM does not
+# read back (aware datetimes with an offset suffix); psycopg adapts all of them except JSON.
+SQLITE_PREPARED = (
+    models.DateField,
+    models.TimeField,
+    models.DurationField,
+    models.DecimalField,
+    models.JSONField,
+    models.UUIDField,
+)
+POSTGRESQL_PREPARED = (models.JSONField,)
+
+
+def bulk_insert(
+    model: type[models.Model],
+    columns: Sequence[str],
+    rows: Iterable[Row],
+    *,
+    using: str = DEFAULT_DB_ALIAS,
+    chunk_size: int = CHUNK_SIZE,
+) -> int:
+    """Insert `rows` into `model`'s table in one transaction and return how many were written.
+
+    `columns` are field names or attnames (`customer` or `customer_id`). `rows` may be any
+    iterable, a generator included; it is consumed in chunks of `chunk_size`, so memory stays
+    bounded. Raises the database's IntegrityError on a duplicate or a dangling reference, and
+    then nothing of this call is kept.
+    """
+    connection = connections[using]
+    fields = [model._meta.get_field(name) for name in columns]
+    rows, fields = _with_defaults(model, rows, fields)
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    names = ", ".join(quote(field.column) for field in fields)
+    rows = _prepared(rows, fields, connection)
+    # The raw driver calls below raise the driver's errors; make them Django's, as the ORM does.
+    with transaction.atomic(using=using), connection.wrap_database_errors:
+        if connection.vendor == "postgresql":
+            return _copy(connection, f"COPY {table} ({names}) FROM STDIN", rows)
+        if connection.vendor == "sqlite":
+            marks = ", ".join("?" * len(fields))
+            sql = f"INSERT INTO {table} ({names}) VALUES ({marks})"
+            connection.ensure_connection()
+            # The raw sqlite3 connection skips Django's per-statement placeholder rewriting.
+            return _executemany(connection.connection.executemany, sql, rows, chunk_size)
+        marks = ", ".join(["%s"] * len(fields))
+        with connection.cursor() as cursor:
+            sql = f"INSERT INTO {table} ({names}) VALUES ({marks})"
+            return _executemany(cursor.executemany, sql, rows, chunk_size)
+
+
+def reserve_ids(model: type[models.Model], count: int, *, using: str = DEFAULT_DB_ALIAS) -> range:
+    """Reserve `count` consecutive primary keys above every id in use or handed out so far.
+
+    The table's sequence is moved past the block at once, so ordinary inserts made meanwhile
+    never take one of the reserved ids; ids left unused stay a harmless gap.
+    """
+    if count <= 0:
+        return range(0)
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    table, pk = model._meta.db_table, model._meta.pk.column
+    with transaction.atomic(using=using), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # Blocks concurrent inserts (whose nextval runs after their table lock) until the
+            # sequence has moved; lasts until the surrounding transaction ends.
+            cursor.execute(f"LOCK TABLE {quote(table)} IN SHARE ROW EXCLUSIVE MODE")
+            cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [quote(table), pk])
+            (sequence,) = cursor.fetchone()
+            cursor.execute(f"SELECT last_value, is_called FROM {sequence}")
+            last_value, is_called = cursor.fetchone()
+            handed_out = last_value if is_called else last_value - 1
+            start = max(_max_id(cursor, quote(table), quote(pk)), handed_out) + 1
+            cursor.execute("SELECT setval(%s, %s)", [sequence, start + count - 1])
+        elif connection.vendor == "sqlite":
+            # AUTOINCREMENT tables never reuse an id below sqlite_sequence.seq.
+            cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [table])
+            found = cursor.fetchone()
+            start = max(_max_id(cursor, quote(table), quote(pk)), found[0] if found else 0) + 1
+            if found:
+                cursor.execute(
+                    "UPDATE sqlite_sequence SET seq = %s WHERE name = %s",
+                    [start + count - 1, table],
+                )
+            else:
+                cursor.execute(
+                    "INSERT INTO sqlite_sequence (name, seq) VALUES (%s, %s)",
+                    [table, start + count - 1],
+                )
+        else:
+            start = _max_id(cursor, quote(table), quote(pk)) + 1
+    return range(start, start + count)
+
+
+def reset_sequence(model: type[models.Model], *, using: str = DEFAULT_DB_ALIAS) -> None:
+    """Point the table's sequence at its highest id, after inserting ids not from reserve_ids.
+
+    Only PostgreSQL needs it; SQLite's AUTOINCREMENT follows explicit ids by itself.
+    """
+    connection = connections[using]
+    statements = connection.ops.sequence_reset_sql(no_style(), [model])
+    if statements:
+        with connection.cursor() as cursor:
+            for sql in statements:
+                cursor.execute(sql)
+
+
+@contextmanager
+def load_mode(*tables: type[models.Model], using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
+    """Drop the tables' secondary indexes and foreign keys for a large load, then rebuild them.
+
+    On PostgreSQL, building an index once over all rows and checking a foreign key with one
+    join is many times faster than maintaining both row by row. Primary keys and unique
+    constraints stay, so a duplicate still fails at once. Must run inside `transaction.atomic`:
+    the tables stay locked against other sessions until it ends, and a failure restores every
+    index and constraint. Deferred constraint checks of the transaction run when it starts.
+    Other databases keep their indexes; there it does nothing but run the block.
+    """
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        yield
+        return
+    if not connection.in_atomic_block:
+        raise RuntimeError("load_mode needs a transaction: wrap it in transaction.atomic()")
+    rebuild: list[str] = []
+    with connection.cursor() as cursor:
+        # Pending deferred checks would make ALTER TABLE fail; settle them now.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        for model in tables:
+            table = connection.ops.quote_name(model._meta.db_table)
+            cursor.execute(
+                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = %s::regclass AND contype = 'f' ORDER BY conname",
+                [table],
+            )
+            for name, definition in cursor.fetchall():
+                name = connection.ops.quote_name(name)
+                cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
+                rebuild.append(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
+            cursor.execute(
+                "SELECT x.indexrelid::regclass::text, pg_get_indexdef(x.indexrelid) "
+                "FROM pg_index x WHERE x.indrelid = %s::regclass AND NOT x.indisunique "
+                "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid) "
+                "ORDER BY 1",
+                [table],
+            )
+            for name, definition in cursor.fetchall():
+                cursor.execute(f"DROP INDEX {name}")
+                rebuild.insert(0, definition)  # indexes first: they speed up the key checks
+    yield
+    with connection.cursor() as cursor:
+        for sql in rebuild:
+            cursor.execute(sql)
+        for model in tables:
+            # Fresh statistics, so the planner does not take the grown tables for empty ones.
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
+
+
+def _max_id(cursor, table: str, pk: str) -> int:
+    cursor.execute(f"SELECT COALESCE(MAX({pk}), 0) FROM {table}")
+    return cursor.fetchone()[0]
+
+
+def _with_defaults(model, rows: Iterable[Row], fields: list) -> tuple[Iterable[Row], list]:
+    given = {field.attname for field in fields}
+    now = timezone.now()
+    fixed, computed = [], []
+    for field in model._meta.concrete_fields:
+        if field.attname in given or field.primary_key:
+            continue
+        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            fixed.append((field, now.date() if type(field) is models.DateField else now))
+        elif field.has_default() and callable(field.default):
+            computed.append((field, field.default))
+        elif field.has_default() or not field.null:
+            fixed.append((field, field.get_default()))
+    if not fixed and not computed:
+        return rows, fields
+    values = tuple(value for _, value in fixed)
+    if computed:
+        makers = [make for _, make in computed]
+        rows = ((*row, *values, *(make() for make in makers)) for row in rows)
+    else:
+        rows = ((*row, *values) for row in rows)
+    return rows, [*fields, *(f for f, _ in fixed), *(f for f, _ in computed)]
+
+
+def _prepared(rows: Iterable[Row], fields: list, connection) -> Iterable[Row]:
+    kinds = POSTGRESQL_PREPARED if connection.vendor == "postgresql" else SQLITE_PREPARED
+    preparers: list[tuple[int, Callable]] = [
+        (index, field.get_db_prep_save)
+        for index, field in enumerate(fields)
+        if isinstance(field, kinds)
+    ]
+    if not preparers:
+        return rows
+    return _prepare_each(rows, preparers, connection)
+
+
+def _prepare_each(
+    rows: Iterable[Row], preparers: list[tuple[int, Callable]], connection
+) -> Iterator[Row]:
+    for row in rows:
+        row = list(row)
+        for index, prepare in preparers:
+            row[index] = prepare(row[index], connection)
+        yield row
+
+
+def _copy(connection, sql: str, rows: Iterable[Row]) -> int:
+    count = 0
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for row in rows:
+            copy.write_row(row)
+            count += 1
+    return count
+
+
+def _executemany(executemany: Callable, sql: str, rows: Iterable[Row], chunk_size: int) -> int:
+    count = 0
+    iterator = iter(rows)
+    while chunk := list(islice(iterator, chunk_size)):
+        executemany(sql, chunk)
+        count += len(chunk)
+    return count

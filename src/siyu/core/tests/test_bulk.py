@@ -1,0 +1,77 @@
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+
+from siyu.core.bulk import bulk_insert, load_mode, reserve_ids
+from siyu.customers.models import Channel, Customer, Identity
+from siyu.customers.tests.factories import CustomerFactory
+
+SEEN = datetime(2025, 3, 1, 8, 30, 15, 123456, tzinfo=UTC)
+
+
+def test_bulk_insert_round_trips_the_values_the_orm_uses(db):
+    # given rows of aware datetimes, dates, decimals and nulls, with reserved ids
+    ids = reserve_ids(Customer, 3)
+    rows = ((pk, f"王{pk}", SEEN, date(1990, 5, 17) if pk % 2 else None, pk % 2 == 0) for pk in ids)
+    columns = ["id", "name", "first_seen_at", "birthday", "consent_sms"]
+    # when they are bulk-inserted from a generator in small chunks
+    count = bulk_insert(Customer, columns, rows, chunk_size=2)
+    # then the ORM reads back what was written, and filters on it
+    assert count == 3
+    first = Customer.objects.get(pk=ids[0])
+    assert (first.first_seen_at, first.consent_sms) == (SEEN, ids[0] % 2 == 0)
+    # and fields left out get their defaults
+    assert (first.stage, first.phone, first.merged_into_id) == ("lead", "", None)
+    assert first.created_at is not None
+    assert Customer.objects.filter(first_seen_at__gte=SEEN, birthday=date(1990, 5, 17)).exists()
+    bulk_insert(
+        Channel, ["code", "name", "spend", "created_at"], [("x", "X", Decimal("1.50"), SEEN)]
+    )
+    assert Channel.objects.get(code="x").spend == Decimal("1.50")
+
+
+def test_reserved_ids_are_never_handed_out_again(db):
+    # given a customer and a reserved block of ids
+    before = CustomerFactory()
+    ids = reserve_ids(Customer, 5)
+    # then the block lies above every id, and an ordinary insert lands after it
+    assert ids.start > before.pk and len(ids) == 5
+    assert CustomerFactory().pk >= ids.stop
+
+
+def test_a_failed_bulk_insert_keeps_nothing(db):
+    # given a customer with an identity
+    customer = CustomerFactory()
+    rows = [
+        (customer.pk, "jd_buyer", "jd_1"),
+        (customer.pk, "jd_buyer", "jd_1"),
+    ]
+    # when a bulk insert hits a duplicate
+    with pytest.raises(IntegrityError):
+        bulk_insert(Identity, ["customer", "kind", "value"], rows)
+    # then none of its rows are kept
+    assert not Identity.objects.exists()
+
+
+def test_load_mode_restores_indexes_and_checks_keys(db):
+    # given a load inside load_mode
+    customer = CustomerFactory()
+    columns = ["customer_id", "kind", "namespace", "value", "created_at"]
+    with transaction.atomic(), load_mode(Customer, Identity):
+        bulk_insert(Identity, columns, [(customer.pk, "tmall_buyer", "", "tb1", SEEN)])
+    # then the rows are there and the table is usable as before
+    assert Identity.objects.filter(customer=customer, kind="tmall_buyer").exists()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite checks keys at commit")
+def test_load_mode_still_rejects_rows_pointing_nowhere(db):
+    # given a load inside load_mode of an identity whose customer does not exist
+    columns = ["customer_id", "kind", "value", "created_at"]
+    # then it fails when the foreign keys are rebuilt, and the indexes come back with them
+    with pytest.raises(IntegrityError), transaction.atomic(), load_mode(Identity):
+        bulk_insert(Identity, columns, [(10**9, "jd_buyer", "jd9", SEEN)])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM pg_indexes WHERE tablename = 'customers_identity'")
+        assert cursor.fetchone()[0] >= 5
