@@ -75,6 +75,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
 PASSTHROUGH = {
     "seed": ("seed", "generate a deterministic demo brand (see: siyu seed --help)"),
     "migrate": ("migrate", "apply database migrations"),
+    "import": (
+        "import_file",
+        "import customers or orders from a CSV/XLSX export (see: siyu import --help)",
+    ),
     "manage": (None, "run any Django management command (see: siyu manage help)"),
 }
 

@@ -38,6 +38,8 @@ INSTALLED_APPS = [
     "siyu.core",
     "siyu.org",
     "siyu.customers",
+    "siyu.commerce",
+    "siyu.imports",
     "siyu.console",
     "siyu.demo",
 ]

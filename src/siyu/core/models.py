@@ -10,6 +10,7 @@ class AuditLog(models.Model):
         VIEW_PII = "view_pii", _("viewed personal data")
         REVEAL = "reveal", _("revealed an identifier")
         EXPORT = "export", _("exported")
+        IMPORT = "import", _("imported")
         MERGE = "merge", _("merged")
         DELETE = "delete", _("deleted")
         TRANSFER = "transfer", _("transferred")

@@ -1,0 +1,340 @@
+"""Set-based loading of parsed rows through the OneID rules, one chunk at a time.
+
+A chunk costs a fixed number of statements whatever its size: one lookup per identity kind,
+bulk inserts of new customers, identities and orders, bulk updates of what changed. Only a row
+that links two existing customers costs more: that merge goes through `customers_merge`.
+"""
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.utils import timezone
+
+from siyu.commerce.models import Order, OrderItem
+from siyu.core.bulk import bulk_insert, reserve_ids
+from siyu.customers.identifiers import pinyin_of
+from siyu.customers.models import Channel, Customer, Identity
+from siyu.customers.services import customers_merge
+from siyu.imports.rows import CustomerRow, OrderRow
+
+LOOKUP_BATCH = 2_000  # values per IN (…); SQLite caps the number of bound parameters
+ATTRIBUTES = ("name", "gender", "birthday", "province", "city")
+
+
+@dataclass
+class Counts:
+    created: int = 0
+    matched: int = 0
+    merged: int = 0
+    invalid: int = 0
+    skipped: int = 0
+
+    def add(self, other: "Counts") -> None:
+        for name in ("created", "matched", "merged", "invalid", "skipped"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+@dataclass
+class Group:
+    """Rows of one chunk that share identifiers, i.e. one person."""
+
+    rows: list[int] = field(default_factory=list)
+    keys: set[tuple[str, str]] = field(default_factory=set)
+    existing: set[int] = field(default_factory=set)
+    new_keys: set[tuple[str, str]] = field(default_factory=set)
+    customer_id: int | None = None
+
+
+def resolve_rows(
+    rows: Sequence[CustomerRow | OrderRow], *, channel: Channel, seen_at: datetime
+) -> tuple[list[int | None], Counts]:
+    """Give each row its customer: match, create or merge, set-based over the chunk.
+
+    Returns the customer id per row (None for a row without a usable identifier) and counts.
+    """
+    counts = Counts()
+    groups = _group(rows)
+    _match_existing(groups)
+    _merge(groups, counts)
+    _create(groups, rows, channel, seen_at, counts)
+    _attach(groups, channel)
+    _fill_attributes(groups, rows)
+    row_customer: list[int | None] = [None] * len(rows)
+    for group in groups:
+        for index in group.rows:
+            row_customer[index] = group.customer_id
+        # A group's first row counts as created or merged when it was; every other row matched.
+        first_counted = not group.existing or len(group.existing) > 1
+        counts.matched += len(group.rows) - (1 if first_counted else 0)
+    counts.skipped = row_customer.count(None)
+    return row_customer, counts
+
+
+def _group(rows: Sequence[CustomerRow | OrderRow]) -> list[Group]:
+    """Union rows that share any identifier (union-find over row indexes)."""
+    parent = list(range(len(rows)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner: dict[tuple[str, str], int] = {}
+    for index, row in enumerate(rows):
+        for key in row.identifiers:
+            if key in owner:
+                parent[find(index)] = find(owner[key])
+            else:
+                owner[key] = index
+    by_root: dict[int, Group] = {}
+    for index, row in enumerate(rows):
+        if not row.identifiers:
+            continue
+        group = by_root.setdefault(find(index), Group())
+        group.rows.append(index)
+        group.keys.update(row.identifiers)
+    return list(by_root.values())
+
+
+def _match_existing(groups: list[Group]) -> None:
+    by_kind: dict[str, set[str]] = defaultdict(set)
+    for group in groups:
+        for kind, value in group.keys:
+            by_kind[kind].add(value)
+    found: dict[tuple[str, str], int] = {}
+    for kind, values in by_kind.items():
+        values = list(values)
+        for start in range(0, len(values), LOOKUP_BATCH):
+            batch = values[start : start + LOOKUP_BATCH]
+            for value, customer_id in Identity.objects.filter(
+                kind=kind, namespace="", value__in=batch
+            ).values_list("value", "customer_id"):
+                found[(kind, value)] = customer_id
+    for group in groups:
+        group.existing = {found[key] for key in group.keys if key in found}
+        group.new_keys = {key for key in group.keys if key not in found}
+
+
+def _merge(groups: list[Group], counts: Counts) -> None:
+    """A group pointing at several customers merges them: rare, so one service call each."""
+    for group in groups:
+        if len(group.existing) == 1:
+            group.customer_id = next(iter(group.existing))
+        elif len(group.existing) > 1:
+            customers = list(
+                Customer.objects.select_for_update()
+                .filter(pk__in=group.existing, merged_into__isnull=True)
+                .order_by("first_seen_at", "pk")
+            )
+            survivor, *absorbed = customers
+            customers_merge(survivor=survivor, absorbed=absorbed, reason="import")
+            group.customer_id = survivor.pk
+            counts.merged += 1
+
+
+def _create(
+    groups: list[Group],
+    rows: Sequence[CustomerRow | OrderRow],
+    channel: Channel,
+    seen_at: datetime,
+    counts: Counts,
+) -> None:
+    new = [g for g in groups if not g.existing]
+    if not new:
+        return
+    ids = reserve_ids(Customer, len(new))
+    now = timezone.now()
+    records = []
+    for customer_id, group in zip(ids, new, strict=True):
+        group.customer_id = customer_id
+        attrs = _attributes(rows, group.rows)
+        phone = _first_phone(rows, group.rows)
+        full, initials = pinyin_of(attrs.get("name", ""))
+        records.append(
+            (
+                customer_id,
+                attrs.get("name", ""),
+                full,
+                initials,
+                attrs.get("gender", ""),
+                attrs.get("birthday"),
+                attrs.get("province", ""),
+                attrs.get("city", ""),
+                phone,
+                phone[-4:],
+                channel.pk,
+                seen_at,
+                now,
+                now,
+            )
+        )
+    bulk_insert(
+        Customer,
+        [
+            "id", "name", "name_pinyin", "name_initials", "gender", "birthday", "province",
+            "city", "phone", "phone_tail", "first_channel_id", "first_seen_at", "created_at",
+            "updated_at",
+        ],
+        records,
+    )  # fmt: skip
+    counts.created += len(new)
+
+
+def _attach(groups: list[Group], channel: Channel) -> None:
+    """Insert every identity of the chunk that is not stored yet, on its group's customer."""
+    now = timezone.now()
+    bulk_insert(
+        Identity,
+        ["customer_id", "kind", "namespace", "value", "channel_id", "created_at"],
+        (
+            (group.customer_id, kind, "", value, channel.pk, now)
+            for group in groups
+            for kind, value in sorted(group.new_keys)
+        ),
+    )
+
+
+def _fill_attributes(groups: list[Group], rows: Sequence[CustomerRow | OrderRow]) -> None:
+    """Existing customers keep what they have; empty attributes and phone get the file's."""
+    known = {g.customer_id: g for g in groups if g.existing}
+    if not known:
+        return
+    changed: list[Customer] = []
+    fields: set[str] = set()
+    ids = list(known)
+    for start in range(0, len(ids), LOOKUP_BATCH):
+        batch = ids[start : start + LOOKUP_BATCH]
+        for customer in Customer.objects.filter(pk__in=batch).only(*ATTRIBUTES, "phone"):
+            group = known[customer.pk]
+            updates = {
+                k: v for k, v in _attributes(rows, group.rows).items() if not getattr(customer, k)
+            }
+            phone = _first_phone(rows, group.rows)
+            if phone and not customer.phone:
+                updates.update(phone=phone, phone_tail=phone[-4:])
+            if "name" in updates:
+                updates["name_pinyin"], updates["name_initials"] = pinyin_of(updates["name"])
+            if updates:
+                for key, value in updates.items():
+                    setattr(customer, key, value)
+                fields.update(updates)
+                changed.append(customer)
+    if changed:
+        Customer.objects.bulk_update(changed, sorted(fields), batch_size=500)
+
+
+def _attributes(rows: Sequence[CustomerRow | OrderRow], indexes: list[int]) -> dict:
+    """The first non-empty value of each attribute across a group's rows."""
+    attrs: dict = {}
+    for index in indexes:
+        row = rows[index]
+        values = (
+            {k: getattr(row, k, None) for k in ATTRIBUTES}
+            if isinstance(row, CustomerRow)
+            else {"name": row.receiver_name}
+        )
+        for key, value in values.items():
+            if value not in (None, "") and key not in attrs:
+                attrs[key] = value
+    return attrs
+
+
+def _first_phone(rows: Sequence[CustomerRow | OrderRow], indexes: list[int]) -> str:
+    return next((rows[i].phone for i in indexes if rows[i].phone), "")
+
+
+def load_orders(
+    rows: Sequence[OrderRow], row_customer: list[int | None], *, channel: Channel
+) -> tuple[int, int]:
+    """Upsert the chunk's orders by (channel, order number); refunds update the order.
+
+    Lines of one order arrive together (the chunker never splits an order); an order's lines
+    are replaced as a whole, so importing the same file again changes nothing.
+    Returns (orders created, orders updated).
+    """
+    orders: dict[str, dict] = {}
+    lines: dict[str, list[OrderRow]] = defaultdict(list)
+    for row, customer_id in zip(rows, row_customer, strict=True):
+        ref = row.external_order_id
+        order = orders.get(ref)
+        if order is None:
+            orders[ref] = order = {
+                "customer_id": customer_id,
+                "status": row.status or Order.Status.PAID,
+                "amount": row.amount or 0,
+                "refund_amount": row.refund_amount or 0,
+                "placed_at": row.created_at,
+                "paid_at": row.paid_at,
+                "receiver_name": (row.receiver_name or "")[:100],
+                "phone_display": (row.phone_display or row.phone or "")[:40],
+            }
+        elif row.line_id:  # one row per order line: the order's amounts are the lines' sum
+            order["amount"] += row.amount or 0
+            order["refund_amount"] += row.refund_amount or 0
+        order["customer_id"] = order["customer_id"] or customer_id
+        lines[ref].append(row)
+
+    existing = _existing_orders(channel, list(orders))
+    now = timezone.now()
+    fields = list(next(iter(orders.values())).keys()) if orders else []
+    new_refs = [ref for ref in orders if ref not in existing]
+    ids = reserve_ids(Order, len(new_refs)) if new_refs else []
+    bulk_insert(
+        Order,
+        ["id", "channel_id", "external_id", *fields, "created_at", "updated_at"],
+        (
+            (pk, channel.pk, ref, *orders[ref].values(), now, now)
+            for pk, ref in zip(ids, new_refs, strict=True)
+        ),
+    )
+    order_ids = {**existing, **dict(zip(new_refs, ids, strict=True))}
+    if existing:
+        updated = [Order(pk=existing[ref], updated_at=now, **orders[ref]) for ref in existing]
+        Order.objects.bulk_update(updated, [*fields, "updated_at"], batch_size=500)
+        OrderItem.objects.filter(order_id__in=list(existing.values())).delete()
+    bulk_insert(
+        OrderItem,
+        ["order_id", "line_id", "product_ref", "title", "sku", "quantity", "unit_price"],
+        (
+            (
+                order_ids[ref],
+                (row.line_id or "")[:64],
+                (row.product_id or "")[:64],
+                (row.product_title or "")[:200],
+                (row.sku or "")[:100],
+                row.quantity or 1,
+                row.unit_price,
+            )
+            for ref, order_lines in lines.items()
+            for row in order_lines
+            if row.product_title or row.sku or row.product_id
+        ),
+    )
+    return len(new_refs), len(existing)
+
+
+def _existing_orders(channel: Channel, refs: list[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for start in range(0, len(refs), LOOKUP_BATCH):
+        batch = refs[start : start + LOOKUP_BATCH]
+        found.update(
+            Order.objects.filter(channel=channel, external_id__in=batch).values_list(
+                "external_id", "pk"
+            )
+        )
+    return found
+
+
+def chunked(rows, size: int, *, key=None):
+    """Lists of about `size` rows; with `key`, rows sharing a key are never split."""
+    chunk: list = []
+    for row in rows:
+        if len(chunk) >= size and (key is None or key(row) != key(chunk[-1])):
+            yield chunk
+            chunk = []
+        chunk.append(row)
+    if chunk:
+        yield chunk

@@ -1,0 +1,119 @@
+"""`siyu import customers|orders FILE --channel C`: load a file with a progress bar."""
+
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from siyu.core.errors import DomainError
+from siyu.customers.models import Channel
+from siyu.imports.models import ImportJob, SavedMapping
+from siyu.imports.services import (
+    import_job_create,
+    import_job_preview,
+    import_job_run,
+    rows_estimate,
+)
+
+KINDS = {"customers": ImportJob.Kind.CUSTOMERS, "orders": ImportJob.Kind.ORDERS}
+
+
+class Command(BaseCommand):
+    help = "Import customers or orders from a CSV/XLSX export into the pool."
+
+    def add_arguments(self, parser):
+        parser.add_argument("kind", choices=sorted(KINDS))
+        parser.add_argument("file", type=Path)
+        parser.add_argument("--channel", required=True, help="source channel code, e.g. tmall")
+        parser.add_argument("--mapping", help="a saved mapping's name or a built-in preset key")
+        parser.add_argument("--encoding", help="override the detected encoding, e.g. gb18030")
+        parser.add_argument("--sheet", help="XLSX sheet name (default: the first with data)")
+        parser.add_argument(
+            "--dry-run", action="store_true", help="count what would happen, change nothing"
+        )
+        parser.add_argument("--resume", type=int, metavar="JOB", help="resume a stopped job")
+
+    def handle(self, *args, **options):
+        try:
+            job = self._job(options)
+            with self._progress(job) as advance:
+                if options["dry_run"]:
+                    job = import_job_preview(job=job, progress=advance)
+                    counts = job.preview["counts"]
+                else:
+                    job = import_job_run(job=job, progress=advance)
+                    counts = job.counts
+        except DomainError as exc:
+            raise CommandError(exc.message) from exc
+        summary = ", ".join(f"{k} {v:,}" for k, v in counts.items())
+        title = "Would import" if options["dry_run"] else f"Job {job.pk} {job.state}"
+        self.stdout.write(f"{title}: {summary}")
+        if job.message:
+            self.stdout.write(f"Reason: {job.message}")
+        if job.error_report:
+            self.stdout.write(f"Rows that did not load: {job.error_report}")
+        if job.state == ImportJob.State.FAILED:
+            raise CommandError(f"import failed; resume with --resume {job.pk}")
+
+    def _job(self, options) -> ImportJob:
+        if options["resume"]:
+            job = ImportJob.objects.filter(pk=options["resume"]).first()
+            if job is None:
+                raise CommandError(f"no import job {options['resume']}")
+            return job
+        channel = Channel.objects.filter(code=options["channel"]).first()
+        if channel is None:
+            codes = ", ".join(Channel.objects.values_list("code", flat=True)) or "none yet"
+            raise CommandError(f"unknown channel {options['channel']!r}; channels: {codes}")
+        if not options["file"].is_file():
+            raise CommandError(f"no such file: {options['file']}")
+        preset, columns = options["mapping"], None
+        saved = SavedMapping.objects.filter(name=preset).first() if preset else None
+        if saved is not None:
+            preset, columns = None, saved.columns
+        return import_job_create(
+            path=options["file"],
+            kind=KINDS[options["kind"]],
+            channel=channel,
+            encoding=options["encoding"],
+            sheet=options["sheet"],
+            preset=preset,
+            columns=columns,
+        )
+
+    def _progress(self, job: ImportJob):
+        progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]:>9} rows/s"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            disable=not self.stdout.isatty(),
+        )
+        task = progress.add_task(
+            job.original_name, total=rows_estimate(job) - job.rows_done, rate="–"
+        )
+
+        class Bar:
+            def __enter__(self_inner):
+                progress.start()
+                return self_inner.advance
+
+            def __exit__(self_inner, *exc):
+                progress.stop()
+
+            def advance(self_inner, count: int) -> None:
+                progress.advance(task, count)
+                elapsed = progress.tasks[0].elapsed or 0
+                done = progress.tasks[0].completed
+                progress.update(task, rate=f"{done / elapsed:,.0f}" if elapsed else "–")
+
+        return Bar()

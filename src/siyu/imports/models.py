@@ -1,0 +1,105 @@
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from siyu.customers.models import Channel
+
+
+class SavedMapping(models.Model):
+    """A column mapping the user saved for files that no built-in preset recognises."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    kind = models.CharField(_("kind"), max_length=16)
+    columns = models.JSONField(_("columns"), help_text=_("target field → column header"))
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("saved mapping")
+        verbose_name_plural = _("saved mappings")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ImportJob(models.Model):
+    """One file poured into the pool: what it was, how it was read, and what it did."""
+
+    class Kind(models.TextChoices):
+        CUSTOMERS = "customer", _("customers")
+        ORDERS = "order", _("orders")
+
+    class State(models.TextChoices):
+        UPLOADED = "uploaded", _("uploaded")
+        PREVIEWED = "previewed", _("previewed")
+        RUNNING = "running", _("running")
+        DONE = "done", _("done")
+        FAILED = "failed", _("failed")
+        CANCELLED = "cancelled", _("cancelled")
+
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="+")
+    file = models.CharField(_("file"), max_length=500)
+    original_name = models.CharField(_("file name"), max_length=255)
+    file_sha256 = models.CharField(max_length=64, db_index=True)
+    encoding = models.CharField(_("encoding"), max_length=32, blank=True)
+    sheet = models.CharField(_("sheet"), max_length=100, blank=True)
+    preset = models.CharField(_("preset"), max_length=64, blank=True)
+    columns = models.JSONField(_("column mapping"), default=dict, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.UPLOADED)
+    message = models.TextField(_("message"), blank=True)
+
+    rows_read = models.PositiveIntegerField(default=0)
+    # Rows whose effects are committed: a resumed job starts after them.
+    rows_done = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    matched = models.PositiveIntegerField(default=0)
+    merged = models.PositiveIntegerField(default=0)
+    invalid = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    preview = models.JSONField(default=dict, blank=True)
+    error_report = models.CharField(max_length=500, blank=True)
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = _("import job")
+        verbose_name_plural = _("import jobs")
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.original_name}"
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {
+            "rows_read": self.rows_read,
+            "created": self.created,
+            "matched": self.matched,
+            "merged": self.merged,
+            "invalid": self.invalid,
+            "skipped": self.skipped,
+        }
+
+
+class ImportRowError(models.Model):
+    """A row that did not load, kept with the job so a resumed job's report stays whole."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="row_errors")
+    row = models.PositiveIntegerField()
+    values = models.JSONField(default=list)
+    errors = models.JSONField(default=list)  # [{"column", "reason", "value"}]
+
+    class Meta:
+        indexes = [models.Index(fields=["job", "row"], name="importrowerror_job_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.job_id}:{self.row}"

@@ -1,0 +1,285 @@
+"""Import jobs: register a file, preview what it would do, run it in committed chunks."""
+
+import hashlib
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from siyu.core.audit import audit_record
+from siyu.core.errors import DomainError
+from siyu.core.models import AuditLog
+from siyu.customers.models import Channel
+from siyu.imports import presets, rows
+from siyu.imports.loader import Counts, chunked, load_orders, resolve_rows
+from siyu.imports.models import ImportJob, ImportRowError
+from siyu.imports.readers import open_table
+from siyu.imports.reports import write_error_report
+
+CHUNK_ROWS = 10_000
+PREVIEW_ROWS = 20
+Progress = Callable[[int], None]
+
+
+class _Rollback(Exception):
+    """Raised to undo a dry run after its counts are taken."""
+
+
+def import_job_create(
+    *,
+    path: str | Path,
+    kind: str,
+    channel: Channel,
+    original_name: str = "",
+    encoding: str | None = None,
+    sheet: str | None = None,
+    preset: str | None = None,
+    columns: dict[str, str] | None = None,
+    user=None,
+) -> ImportJob:
+    """Keep a copy of the file and check that it can be read and mapped.
+
+    Raises ImportFileError (a DomainError) with a message for the user when it cannot.
+    """
+    if kind not in ImportJob.Kind.values:
+        raise DomainError(f"unknown import kind {kind!r}", field="kind")
+    path = Path(path)
+    with open_table(path, encoding=encoding, sheet=sheet) as table:
+        mapping = presets.build_mapping(
+            table.header, kind=kind, preset=preset, user_mapping=columns
+        )
+        detected_encoding, sheet_name = table.encoding or "", table.sheet or ""
+    folder = Path(settings.MEDIA_ROOT) / "imports"
+    folder.mkdir(parents=True, exist_ok=True)
+    stored = folder / f"{uuid.uuid4().hex}{path.suffix.lower()[:10]}"
+    shutil.copyfile(path, stored)
+    job = ImportJob.objects.create(
+        kind=kind,
+        channel=channel,
+        file=str(stored),
+        original_name=(original_name or path.name)[:255],
+        file_sha256=_sha256(stored),
+        encoding=encoding or detected_encoding,
+        sheet=sheet_name,
+        preset=mapping.preset or "",
+        columns=mapping.names,
+        created_by=user if user is not None and user.is_authenticated else None,
+    )
+    return job
+
+
+def import_job_preview(*, job: ImportJob, progress: Progress | None = None) -> ImportJob:
+    """Run the whole file inside a transaction that is rolled back: exact counts, no writes."""
+    first_rows: list[dict] = []
+    counts = Counts()
+    try:
+        with transaction.atomic():
+            for parsed, chunk_counts, _errors in _process(job, start_after=0, progress=progress):
+                counts.add(chunk_counts)
+                for row in parsed[: PREVIEW_ROWS - len(first_rows)]:
+                    first_rows.append(_preview_row(row))
+            raise _Rollback
+    except _Rollback:
+        pass
+    job.preview = {"rows": first_rows, "counts": _counts_dict(counts)}
+    job.state = ImportJob.State.PREVIEWED
+    job.save(update_fields=["preview", "state"])
+    return job
+
+
+def import_job_run(*, job: ImportJob, progress: Progress | None = None, actor=None) -> ImportJob:
+    """Load the file in chunks, each committed with the job's counters.
+
+    A job that failed or was stopped resumes after its last committed chunk; a finished job is
+    left as it is. Raises nothing for bad data: the job ends failed with the reason.
+    """
+    if job.state in (ImportJob.State.DONE, ImportJob.State.CANCELLED):
+        return job
+    job.state = ImportJob.State.RUNNING
+    job.started_at = job.started_at or timezone.now()
+    job.message = ""
+    job.save(update_fields=["state", "started_at", "message"])
+    try:
+        for _ in _run_chunks(job, progress):
+            job.refresh_from_db(fields=["state"])
+            if job.state == ImportJob.State.CANCELLED:
+                return job
+    except (DomainError, IntegrityError, OSError) as exc:
+        job.state = ImportJob.State.FAILED
+        job.message = getattr(exc, "message", str(exc))[:2000]
+        job.save(update_fields=["state", "message"])
+        return job
+    job.error_report = import_job_report(job=job) if job.invalid + job.skipped else ""
+    job.state = ImportJob.State.DONE
+    job.finished_at = timezone.now()
+    job.save(update_fields=["error_report", "state", "finished_at"])
+    audit_record(
+        actor=actor or job.created_by,
+        action=AuditLog.Action.IMPORT,
+        target=job,
+        summary=f"imported {job.original_name}: {job.created} new, {job.matched} matched",
+        detail=job.counts,
+    )
+    return job
+
+
+def _run_chunks(job: ImportJob, progress: Progress | None) -> Iterator[None]:
+    process = _process(job, start_after=job.rows_done, progress=progress)
+    while True:
+        with transaction.atomic():
+            step = next(process, None)
+            if step is None:
+                return
+            parsed, counts, errors = step
+            ImportRowError.objects.bulk_create(
+                ImportRowError(
+                    job=job,
+                    row=row.row,
+                    values=[_json_cell(v) for v in row.values],
+                    errors=[
+                        {"column": e.column, "reason": e.reason, "value": e.value}
+                        for e in row.errors
+                    ],
+                )
+                for row in errors
+            )
+            ImportJob.objects.filter(pk=job.pk).update(
+                rows_read=parsed[-1].row if parsed else job.rows_read,
+                rows_done=parsed[-1].row if parsed else job.rows_done,
+                created=job.created + counts.created,
+                matched=job.matched + counts.matched,
+                merged=job.merged + counts.merged,
+                invalid=job.invalid + counts.invalid,
+                skipped=job.skipped + counts.skipped,
+            )
+        job.refresh_from_db()
+        yield
+
+
+@dataclass
+class _Parsed:
+    row: int
+    values: list
+    errors: list = field(default_factory=list)
+
+
+def _process(job: ImportJob, *, start_after: int, progress: Progress | None):
+    """Yield (rows of the chunk, counts, failed rows) per chunk, writing the chunk's effects."""
+    parse = rows.parse_customer if job.kind == ImportJob.Kind.CUSTOMERS else rows.parse_order
+    seen_at = timezone.now()
+    with open_table(job.file, encoding=job.encoding or None, sheet=job.sheet or None) as table:
+        mapping = presets.build_mapping(
+            table.header, kind=job.kind, preset=job.preset or None, user_mapping=job.columns
+        )
+        source = (
+            parse(number, values, mapping)
+            for number, values in table.rows(include_header=mapping.first_row_is_data)
+            if number > start_after
+        )
+        key = (lambda r: r.external_order_id) if job.kind == ImportJob.Kind.ORDERS else None
+        for chunk in chunked(source, CHUNK_ROWS, key=key):
+            valid = [r for r in chunk if not r.errors]
+            failed = [r for r in chunk if r.errors]
+            row_customer, counts = resolve_rows(valid, channel=job.channel, seen_at=seen_at)
+            if job.kind == ImportJob.Kind.ORDERS:
+                load_orders(valid, row_customer, channel=job.channel)
+                counts.skipped = 0  # an order without a known buyer still loads
+            else:
+                failed += [
+                    _Parsed(r.row, list(r.values), [_no_identity(r)])
+                    for r, c in zip(valid, row_customer, strict=True)
+                    if c is None
+                ]
+            counts.invalid = sum(1 for r in chunk if r.errors)
+            if progress:
+                progress(len(chunk))
+            yield chunk, counts, failed
+
+
+@dataclass
+class _Error:
+    column: str
+    reason: str
+    value: str
+
+
+def _no_identity(row) -> _Error:
+    shown = row.phone_display or ""
+    return _Error("", "no identifier to recognise this person by (masked phone only)", shown)
+
+
+def import_job_report(*, job: ImportJob, fmt: str = "csv") -> str:
+    """Write the job's failed rows as CSV or XLSX next to its file; return the path."""
+    with open_table(job.file, encoding=job.encoding or None, sheet=job.sheet or None) as table:
+        header = table.header
+    path = Path(job.file).with_suffix(f".errors.{fmt}")
+    failed = (
+        _Parsed(e.row, e.values, [_Error(**x) for x in e.errors])
+        for e in job.row_errors.order_by("row").iterator(chunk_size=2000)
+    )
+    write_error_report(path, header, failed, fmt=fmt)
+    return str(path)
+
+
+def import_job_cancel(*, job: ImportJob) -> ImportJob:
+    """Stop a job after its current chunk; what was committed stays and is counted."""
+    if job.state in (ImportJob.State.DONE, ImportJob.State.CANCELLED):
+        raise DomainError("this import has already ended")
+    ImportJob.objects.filter(pk=job.pk).update(state=ImportJob.State.CANCELLED)
+    job.refresh_from_db()
+    return job
+
+
+def _counts_dict(counts: Counts) -> dict[str, int]:
+    return {k: getattr(counts, k) for k in ("created", "matched", "merged", "invalid", "skipped")}
+
+
+def _preview_row(row) -> dict:
+    fields = {
+        k: _json_cell(getattr(row, k))
+        for k in ("name", "receiver_name", "external_order_id", "amount", "status")
+        if getattr(row, k, None) not in (None, "")
+    }
+    return {
+        "row": row.row,
+        "identifiers": [f"{k}:{v}" for k, v in row.identifiers],
+        "phone_display": row.phone_display or "",
+        "fields": fields,
+        "errors": [f"{e.column}: {e.reason}" for e in row.errors],
+    }
+
+
+def _json_cell(value):
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def rows_estimate(job: ImportJob) -> int:
+    """About how many data rows the file holds, for progress and ETA; cheap, not exact."""
+    path = Path(job.file)
+    if path.suffix.lower() == ".xlsx":
+        with open_table(path, sheet=job.sheet or None) as table:
+            return max(getattr(table, "max_row", 0) - 1, 0)
+    lines = 0
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            lines += block.count(b"\n")
+    return max(lines - 1, 0)

@@ -1,0 +1,182 @@
+"""Import jobs end to end: parse, resolve through OneID, load set-based, resume, report."""
+
+import csv
+
+import pytest
+
+from siyu.commerce.models import Order, OrderItem
+from siyu.core.models import AuditLog
+from siyu.customers.models import Customer, Identity, MergeRecord
+from siyu.customers.services import customer_resolve
+from siyu.customers.tests.factories import ChannelFactory
+from siyu.imports import services
+from siyu.imports.models import ImportJob
+from siyu.imports.readers import ImportFileError
+from siyu.imports.services import import_job_create, import_job_preview, import_job_run
+
+MEMBERS = ["姓名", "手机号", "性别", "生日", "城市"]
+
+
+def write(path, header, rows):
+    with path.open("w", newline="", encoding="utf-8-sig") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture
+def tmall(db):
+    return ChannelFactory(code="tmall", name="天猫")
+
+
+@pytest.fixture
+def members(tmp_path):
+    """Five people, one twice, one masked-only, one with a bad birthday."""
+    return write(
+        tmp_path / "members.csv",
+        MEMBERS,
+        [
+            ["张伟", "13800000001", "男", "1990-01-02", "杭州"],
+            ["李娜", "13800000002", "女", "1991/2/3", "上海"],
+            ["李娜", "+86 138 0000 0002", "女", "", ""],  # the same person again
+            ["王芳", "139****0003", "女", "", ""],  # masked: no identity to load
+            ["赵磊", "13800000004", "男", "1990-13-45", ""],  # invalid date
+            ["陈静", "13800000005", "", "", "成都"],
+        ],
+    )
+
+
+def run(path, channel, kind="customer", **kwargs):
+    job = import_job_create(path=path, kind=kind, channel=channel, **kwargs)
+    return import_job_run(job=job)
+
+
+def test_a_member_list_loads_new_people_and_reports_what_it_could_not(tmall, members):
+    job = run(members, tmall)
+
+    assert job.state == ImportJob.State.DONE
+    assert (job.created, job.matched, job.invalid, job.skipped) == (3, 1, 1, 1)
+    assert job.preset == "member_list"
+    li = Customer.objects.get(phone="+8613800000002")
+    assert (li.name, li.gender, str(li.birthday), li.city) == ("李娜", "f", "1991-02-03", "上海")
+    assert (li.name_pinyin, li.first_channel) == ("lina", tmall)
+    assert not Identity.objects.filter(value__contains="*").exists()
+    with open(job.error_report, encoding="utf-8-sig") as f:
+        report = f.read()
+    assert "1990-13-45" in report and "139****0003" in report and "13800000001" not in report
+    assert AuditLog.objects.filter(action="import", target_id=str(job.pk)).exists()
+
+
+def test_importing_the_same_file_twice_adds_nothing(tmall, members):
+    run(members, tmall)
+    before = (Customer.objects.count(), Identity.objects.count())
+
+    again = run(members, tmall)
+
+    assert (Customer.objects.count(), Identity.objects.count()) == before
+    assert (again.created, again.matched) == (0, 4)
+
+
+def test_existing_customers_keep_their_source_and_attributes_and_get_empty_ones_filled(
+    tmall, members
+):
+    jd = ChannelFactory(code="jd")
+    known = customer_resolve(
+        identifiers=[("phone", "13800000001")], attributes={"name": "张大伟"}, channel=jd
+    ).customer
+
+    run(members, tmall)
+
+    known.refresh_from_db()
+    assert (known.name, known.city, known.first_channel) == ("张大伟", "杭州", jd)
+
+
+def test_a_row_linking_two_existing_customers_merges_them(tmall, tmp_path):
+    a = customer_resolve(identifiers=[("phone", "13800000001")]).customer
+    b = customer_resolve(identifiers=[("tmall_buyer", "tb_li")]).customer
+    path = write(
+        tmp_path / "m.csv", ["姓名", "手机号", "淘宝会员名"], [["李", "13800000001", "tb_li"]]
+    )
+
+    job = run(path, tmall)
+
+    assert job.merged == 1
+    assert MergeRecord.objects.get(absorbed=b).survivor == a
+    assert Identity.objects.get(value="tb_li").customer == a
+
+
+def test_a_dry_run_counts_exactly_and_writes_nothing(tmall, members):
+    job = import_job_create(path=members, kind="customer", channel=tmall)
+
+    job = import_job_preview(job=job)
+
+    assert job.state == ImportJob.State.PREVIEWED
+    assert job.preview["counts"] == {
+        "created": 3, "matched": 1, "merged": 0, "invalid": 1, "skipped": 1
+    }  # fmt: skip
+    assert [r["row"] for r in job.preview["rows"]][:2] == [2, 3]
+    assert Customer.objects.count() == 0 and Identity.objects.count() == 0
+
+
+def test_a_job_killed_midway_keeps_whole_chunks_and_resumes_to_the_same_result(
+    tmall, members, monkeypatch
+):
+    monkeypatch.setattr(services, "CHUNK_ROWS", 2)
+    job = import_job_create(path=members, kind="customer", channel=tmall)
+    calls = []
+
+    def dies_in_second_chunk(count):
+        calls.append(count)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the worker is killed while the chunk is open
+
+    with pytest.raises(KeyboardInterrupt):
+        import_job_run(job=job, progress=dies_in_second_chunk)
+    job.refresh_from_db()
+    assert (job.state, job.rows_done, job.created) == (ImportJob.State.RUNNING, 3, 2)
+    assert Customer.objects.count() == 2  # the open chunk left nothing behind
+
+    job = import_job_run(job=job)
+
+    assert job.state == ImportJob.State.DONE
+    assert (job.created, job.matched, job.invalid, job.skipped) == (3, 1, 1, 1)
+    assert Customer.objects.count() == 3
+
+
+def test_an_unreadable_file_is_refused_before_a_job_exists(tmall, tmp_path):
+    path = tmp_path / "junk.csv"
+    path.write_bytes(b"\x00\x01\x02garbage\xff\xfe" * 100)
+    with pytest.raises(ImportFileError):
+        import_job_create(path=path, kind="customer", channel=tmall)
+    assert not ImportJob.objects.exists()
+
+
+TAOBAO = ["订单编号", "买家会员名", "买家实际支付金额", "订单状态", "收货人姓名", "联系手机",
+          "订单创建时间", "订单付款时间", "宝贝标题", "宝贝总数量", "退款金额"]  # fmt: skip
+
+
+def test_taobao_orders_load_keyed_by_order_number_and_refunds_update_them(tmall, tmp_path):
+    rows = [
+        ["T1", "tb_zhang", "¥1,299.00", "交易成功", "张伟", "13800000001",
+         "2026-03-01 10:00:00", "2026-03-01 10:01:00", "面霜", "1", ""],
+        ["T2", "tb_zhang", "99", "买家已付款，等待卖家发货", "张伟", "138****0001",
+         "2026/3/5 09:00", "2026/3/5 09:02", "面膜", "2", ""],
+        ["T3", "tb_new", "59.9", "等待买家付款", "刘洋", "", "2026-03-06", "", "小样", "1", ""],
+    ]  # fmt: skip
+    job = run(write(tmp_path / "o.csv", TAOBAO, rows), tmall, kind="order")
+
+    assert job.state == ImportJob.State.DONE and job.preset == "taobao_orders"
+    zhang = Identity.objects.get(kind="tmall_buyer", value="tb_zhang").customer
+    assert zhang.phone == "+8613800000001"
+    t1 = Order.objects.get(channel=tmall, external_id="T1")
+    assert (t1.customer, str(t1.amount), t1.status) == (zhang, "1299.00", "completed")
+    assert Order.objects.get(external_id="T2").phone_display == "138****0001"
+    assert OrderItem.objects.get(order__external_id="T2").quantity == 2
+
+    rows[0][3], rows[0][10] = "交易关闭", "1,299.00"  # refunded since the last export
+    run(write(tmp_path / "o2.csv", TAOBAO, rows), tmall, kind="order")
+
+    t1.refresh_from_db()
+    assert (t1.status, str(t1.refund_amount)) == ("refunded", "1299.00")
+    assert Order.objects.count() == 3 and OrderItem.objects.count() == 3
