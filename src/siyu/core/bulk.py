@@ -227,10 +227,18 @@ def _prepared(rows: Iterable[Row], fields: list, connection) -> Iterable[Row]:
 def _prepare_each(
     rows: Iterable[Row], preparers: list[tuple[int, Callable]], connection
 ) -> Iterator[Row]:
+    # Loads repeat values (one timestamp for a whole chunk, the same dates): prepare each once.
+    caches: list[dict] = [{} for _ in preparers]
     for row in rows:
         row = list(row)
-        for index, prepare in preparers:
-            row[index] = prepare(row[index], connection)
+        for (index, prepare), cache in zip(preparers, caches, strict=True):
+            value = row[index]
+            try:
+                row[index] = cache[value]
+            except KeyError:
+                row[index] = cache[value] = prepare(value, connection)
+            except TypeError:  # unhashable (JSON): prepare every time
+                row[index] = prepare(value, connection)
         yield row
 
 

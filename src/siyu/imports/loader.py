@@ -10,11 +10,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.db import connection
 from django.utils import timezone
 
 from siyu.commerce.models import Order, OrderItem
 from siyu.core.bulk import bulk_insert, reserve_ids
-from siyu.customers.identifiers import pinyin_of
+from siyu.customers.identifiers import name_pinyin
 from siyu.customers.models import Channel, Customer, Identity
 from siyu.customers.services import customers_merge
 from siyu.imports.rows import CustomerRow, OrderRow
@@ -152,7 +153,7 @@ def _create(
         group.customer_id = customer_id
         attrs = _attributes(rows, group.rows)
         phone = _first_phone(rows, group.rows)
-        full, initials = pinyin_of(attrs.get("name", ""))
+        full, initials = name_pinyin(attrs.get("name", ""))
         records.append(
             (
                 customer_id,
@@ -197,33 +198,91 @@ def _attach(groups: list[Group], channel: Channel) -> None:
     )
 
 
+FILL_BATCH = 1_000
+FILL_COLUMNS = "id, name, pinyin, initials, gender, birthday, province, city, phone, tail"
+# Each attribute is written only where the customer's is empty: what they have, they keep.
+FILL_SQL = """
+WITH v({columns}) AS ({source})
+UPDATE {table} SET
+    name = CASE WHEN {table}.name = '' THEN v.name ELSE {table}.name END,
+    name_pinyin = CASE WHEN {table}.name = '' THEN v.pinyin ELSE {table}.name_pinyin END,
+    name_initials = CASE WHEN {table}.name = '' THEN v.initials ELSE {table}.name_initials END,
+    gender = CASE WHEN {table}.gender = '' THEN v.gender ELSE {table}.gender END,
+    birthday = COALESCE({table}.birthday, v.birthday),
+    province = CASE WHEN {table}.province = '' THEN v.province ELSE {table}.province END,
+    city = CASE WHEN {table}.city = '' THEN v.city ELSE {table}.city END,
+    phone = CASE WHEN {table}.phone = '' THEN v.phone ELSE {table}.phone END,
+    phone_tail = CASE WHEN {table}.phone = '' THEN v.tail ELSE {table}.phone_tail END,
+    updated_at = %s
+FROM v
+WHERE {table}.id = v.id AND (
+    ({table}.name = '' AND v.name <> '') OR ({table}.gender = '' AND v.gender <> '')
+    OR ({table}.birthday IS NULL AND v.birthday IS NOT NULL)
+    OR ({table}.province = '' AND v.province <> '') OR ({table}.city = '' AND v.city <> '')
+    OR ({table}.phone = '' AND v.phone <> '')
+)
+"""
+
+
 def _fill_attributes(groups: list[Group], rows: Sequence[CustomerRow | OrderRow]) -> None:
-    """Existing customers keep what they have; empty attributes and phone get the file's."""
-    known = {g.customer_id: g for g in groups if g.existing}
-    if not known:
+    """Existing customers keep what they have; empty attributes and phone get the file's.
+
+    One UPDATE … FROM VALUES per batch, touching only the customers that gain something.
+    """
+    fills = []
+    for group in groups:
+        if not group.existing:
+            continue
+        attrs, phone = _attributes(rows, group.rows), _first_phone(rows, group.rows)
+        if not attrs and not phone:
+            continue
+        name = attrs.get("name", "")
+        fills.append(
+            (
+                group.customer_id, name, *name_pinyin(name), attrs.get("gender", ""),
+                connection.ops.adapt_datefield_value(attrs.get("birthday")),
+                attrs.get("province", ""), attrs.get("city", ""),
+                phone, phone[-4:],
+            )
+        )  # fmt: skip
+    if not fills:
         return
-    changed: list[Customer] = []
-    fields: set[str] = set()
-    ids = list(known)
-    for start in range(0, len(ids), LOOKUP_BATCH):
-        batch = ids[start : start + LOOKUP_BATCH]
-        for customer in Customer.objects.filter(pk__in=batch).only(*ATTRIBUTES, "phone"):
-            group = known[customer.pk]
-            updates = {
-                k: v for k, v in _attributes(rows, group.rows).items() if not getattr(customer, k)
-            }
-            phone = _first_phone(rows, group.rows)
-            if phone and not customer.phone:
-                updates.update(phone=phone, phone_tail=phone[-4:])
-            if "name" in updates:
-                updates["name_pinyin"], updates["name_initials"] = pinyin_of(updates["name"])
-            if updates:
-                for key, value in updates.items():
-                    setattr(customer, key, value)
-                fields.update(updates)
-                changed.append(customer)
-    if changed:
-        Customer.objects.bulk_update(changed, sorted(fields), batch_size=500)
+    table = connection.ops.quote_name(Customer._meta.db_table)
+    if connection.vendor == "postgresql":
+        _fill_by_copy(fills, table)
+        return
+    row_sql = "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    with connection.cursor() as cursor:
+        for start in range(0, len(fills), FILL_BATCH):
+            batch = [
+                (*f[:5], connection.ops.adapt_datefield_value(f[5]), *f[6:])
+                for f in fills[start : start + FILL_BATCH]
+            ]
+            sql = FILL_SQL.format(
+                columns=FILL_COLUMNS,
+                source="VALUES " + ", ".join([row_sql] * len(batch)),
+                table=table,
+            )
+            cursor.execute(sql, [*(value for fill in batch for value in fill), now])
+
+
+def _fill_by_copy(fills: list[tuple], table: str) -> None:
+    """On PostgreSQL: COPY the fills into a session table and update in one statement."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS siyu_import_fill (id bigint, name text, "
+            "pinyin text, initials text, gender text, birthday date, province text, city text, "
+            "phone text, tail text)"
+        )
+        with cursor.cursor.copy(f"COPY siyu_import_fill ({FILL_COLUMNS}) FROM STDIN") as copy:
+            for fill in fills:
+                copy.write_row(fill)
+        sql = FILL_SQL.format(
+            columns=FILL_COLUMNS, source=f"SELECT {FILL_COLUMNS} FROM siyu_import_fill", table=table
+        )
+        cursor.execute(sql, [timezone.now()])
+        cursor.execute("TRUNCATE siyu_import_fill")
 
 
 def _attributes(rows: Sequence[CustomerRow | OrderRow], indexes: list[int]) -> dict:

@@ -52,6 +52,7 @@ class ImportJob(models.Model):
     state = models.CharField(max_length=16, choices=State.choices, default=State.UPLOADED)
     message = models.TextField(_("message"), blank=True)
 
+    rows_total = models.PositiveIntegerField(default=0, help_text="estimated, for progress")
     rows_read = models.PositiveIntegerField(default=0)
     # Rows whose effects are committed: a resumed job starts after them.
     rows_done = models.PositiveIntegerField(default=0)

@@ -72,6 +72,8 @@ def import_job_create(
         columns=mapping.names,
         created_by=user if user is not None and user.is_authenticated else None,
     )
+    job.rows_total = rows_estimate(job)
+    job.save(update_fields=["rows_total"])
     return job
 
 
@@ -151,7 +153,7 @@ def _run_chunks(job: ImportJob, progress: Progress | None) -> Iterator[None]:
                 for row in errors
             )
             ImportJob.objects.filter(pk=job.pk).update(
-                rows_read=parsed[-1].row if parsed else job.rows_read,
+                rows_read=job.rows_read + len(parsed),
                 rows_done=parsed[-1].row if parsed else job.rows_done,
                 created=job.created + counts.created,
                 matched=job.matched + counts.matched,

@@ -19,7 +19,6 @@ from siyu.imports.services import (
     import_job_create,
     import_job_preview,
     import_job_run,
-    rows_estimate,
 )
 
 KINDS = {"customers": ImportJob.Kind.CUSTOMERS, "orders": ImportJob.Kind.ORDERS}
@@ -99,7 +98,7 @@ class Command(BaseCommand):
             disable=not self.stdout.isatty(),
         )
         task = progress.add_task(
-            job.original_name, total=rows_estimate(job) - job.rows_done, rate="–"
+            job.original_name, total=job.rows_total - job.rows_done, rate="–"
         )
 
         class Bar:

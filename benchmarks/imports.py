@@ -1,0 +1,140 @@
+"""Time a large import end to end: generate an export file, then load it as a job.
+
+The file mixes rows that match customers already in the database, rows that repeat other rows
+of the file, invalid rows and new people, then `import_job_create` + `import_job_run` load it.
+Prints rows/s and peak RSS (this process; the database server is not included).
+
+    SIYU_DATABASE_URL=postgres://postgres@127.0.0.1:5432/siyu_bench \\
+        .venv/bin/python benchmarks/imports.py customers --rows 1000000
+    SIYU_VAR_DIR=/tmp/siyu-bench .venv/bin/python benchmarks/imports.py orders --rows 1000000
+"""
+
+import argparse
+import csv
+import os
+import random
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "siyu.settings")
+
+import django
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+
+from siyu.customers.models import Channel, Identity  # noqa: E402
+from siyu.imports.services import import_job_create, import_job_run  # noqa: E402
+
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林高罗"
+GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰"
+MEMBERS = ["姓名", "手机号", "性别", "生日", "城市"]
+TAOBAO = ["订单编号", "买家会员名", "买家实际支付金额", "订单状态", "收货人姓名", "联系手机",
+          "订单创建时间", "订单付款时间", "宝贝标题", "宝贝总数量", "退款金额"]  # fmt: skip
+
+
+def known_values(kind: str, limit: int) -> list[str]:
+    return list(
+        Identity.objects.filter(kind=kind).order_by().values_list("value", flat=True)[:limit]
+    )
+
+
+def write_members(path: Path, rows: int, rng: random.Random) -> None:
+    """~20% match stored phones, ~10% repeat an earlier row, 5% invalid, the rest new."""
+    known = [v[3:] for v in known_values("phone", rows // 5)]
+    seen: list[str] = []
+    with path.open("w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f)
+        out.writerow(MEMBERS)
+        for i in range(rows):
+            roll = rng.random()
+            if roll < 0.05:
+                phone = f"1{rng.randint(0, 2)}{rng.randint(0, 10**9):09d}"  # not a mobile
+            elif roll < 0.25 and known:
+                phone = known[i % len(known)]
+            elif roll < 0.35 and seen:
+                phone = seen[rng.randrange(len(seen))]
+            else:
+                phone = f"13{rng.randint(0, 9)}{i:08d}"
+                if len(seen) < 100_000:
+                    seen.append(phone)
+            out.writerow(
+                [
+                    rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(GIVEN),
+                    phone,
+                    rng.choice("男女"),
+                    f"19{rng.randint(60, 99)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+                    rng.choice(["杭州", "上海", "成都", "广州", ""]),
+                ]
+            )
+
+
+def write_orders(path: Path, rows: int, rng: random.Random) -> None:
+    """Taobao export: ~30% of buyers already known, repeat buyers, 5% invalid amounts."""
+    known = known_values("tmall_buyer", rows // 3)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f)
+        out.writerow(TAOBAO)
+        for i in range(rows):
+            roll = rng.random()
+            buyer = (
+                known[i % len(known)]
+                if roll < 0.3 and known
+                else f"tb_bench_{rng.randint(0, rows // 2)}"
+            )
+            amount = "abc" if roll > 0.95 else f"{rng.randint(19, 1999)}.{rng.randint(0, 99):02d}"
+            day = f"2026-{rng.randint(1, 10):02d}-{rng.randint(1, 28):02d}"
+            out.writerow(
+                [
+                    f"B{i:09d}", buyer, amount, rng.choice(["交易成功", "卖家已发货", "交易关闭"]),
+                    rng.choice(SURNAMES) + rng.choice(GIVEN), f"1{rng.randint(3, 9)}{'*' * 4}0000",
+                    f"{day} 10:00:00", f"{day} 10:01:00", "面霜", rng.randint(1, 3), "",
+                ]
+            )  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("kind", choices=["customers", "orders"])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    call_command("migrate", verbosity=0)
+    channel, _ = Channel.objects.get_or_create(code="tmall", defaults={"name": "天猫"})
+    rng = random.Random(args.seed)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"{args.kind}.csv"
+        started = time.perf_counter()
+        (write_members if args.kind == "customers" else write_orders)(path, args.rows, rng)
+        print(f"wrote {args.rows:,} rows ({path.stat().st_size / 1e6:.0f} MB) "
+              f"in {time.perf_counter() - started:.1f} s")  # fmt: skip
+        done = 0
+        last = started = time.perf_counter()
+
+        def progress(count: int) -> None:
+            nonlocal done, last
+            done += count
+            now = time.perf_counter()
+            if now - last > 10:
+                last = now
+                print(f"  {done:,} rows, {done / (now - started):,.0f} rows/s", flush=True)
+
+        kind = "customer" if args.kind == "customers" else "order"
+        job = import_job_create(path=path, kind=kind, channel=channel)
+        job = import_job_run(job=job, progress=progress)
+        elapsed = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{connection.vendor}: job {job.pk} {job.state} {job.message}")
+    print(f"{args.rows:,} rows in {elapsed:.1f} s = {args.rows / elapsed:,.0f} rows/s end to end")
+    print(f"counts: {job.counts}")
+    print(f"peak RSS: {peak:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

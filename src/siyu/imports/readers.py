@@ -1,0 +1,511 @@
+"""Read platform exports (CSV or XLSX) as a header and a stream of rows.
+
+    with open_table(path) as table:          # csv or xlsx, decided by the file's content
+        table.header                          # ["订单编号", "买家会员名", …]
+        for row_number, values in table.rows():
+            ...                               # row_number as a spreadsheet shows it
+
+Nothing here holds the whole file: CSV is decoded a 1 MB block at a time and split into rows by
+the csv module, XLSX is parsed by openpyxl in read-only (streaming) mode. The encoding and the
+delimiter are detected from the first 2 MB (SAMPLE_BYTES); either can be forced. Every problem
+with the file itself raises ImportFileError with a message that can be shown to the user as it
+is; problems with single values are the row parser's business (rows.py).
+
+Decisions worth knowing:
+- The header is the first non-empty row; blank rows are skipped (they keep their numbers, so
+  row numbers always match what a spreadsheet shows). A file with a header and no rows is
+  valid: `rows()` yields nothing; the caller reports "0 rows".
+- Trailing empty header cells (a trailing delimiter) are dropped. Rows are padded to the
+  header's width, so `values[i]` exists for every header column; longer rows keep their extra
+  cells. A column name that appears twice is an error naming it: guessing which one is meant
+  could load the wrong data.
+- CSV cells are `str` ("" when empty); XLSX cells are what openpyxl gives (str, int, float,
+  datetime, bool or None). The row parser accepts both.
+- XLSX formulas: data_only mode returns the value Excel cached when it last saved the file.
+  A workbook written by a program that never calculated it (openpyxl, some exporters) has no
+  cached value, so the cell reads as empty.
+- Merged cells: the value sits in the top-left cell; the other cells read as empty.
+- Broken files fail with the row named: bytes that do not decode in the chosen encoding, a
+  NUL byte, a line that runs past MAX_ROW_BYTES without ending (checked per block, so a line
+  is refused somewhere between 1 and 2 MB), a value past csv.field_size_limit() (128 K
+  characters: an unclosed quote swallowing the rest of the file).
+"""
+
+import codecs
+import csv
+import io
+import itertools
+import os
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import charset_normalizer
+
+from siyu.core.errors import DomainError
+
+# Bytes sampled from the beginning of a CSV to detect its encoding and delimiter.
+SAMPLE_BYTES = 2 * 1024 * 1024
+# No real export has a row this long; beyond it a file is broken (an unclosed quote, no line
+# breaks), and we stop before holding it in memory.
+MAX_ROW_BYTES = 1024 * 1024
+BLOCK_BYTES = 1024 * 1024  # read and decoded at once; lines are cut at the last "\n"
+DELIMITERS = (",", "\t", ";", "|")
+# Chinese exports are GBK; GB18030 is its superset (rare characters, 4-byte sequences), so
+# decoding with it accepts every GBK file and more.
+GB_FAMILY = {"gb2312", "gbk", "gb18030", "cp936", "euc_cn"}
+ZIP_MAGIC = b"PK\x03\x04"
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy .xls (and .doc)
+CONTROL_CHARS = {chr(c) for c in range(32) if c not in (9, 10, 13)}
+Cell = Any  # str | int | float | datetime | date | time | bool | None
+
+
+class ImportFileError(DomainError):
+    """The file cannot be read as a table; the message says why, in words for the user."""
+
+    def __init__(self, message: str, *, row: int | None = None) -> None:
+        super().__init__(message, field="file", code="import_file")
+        self.row = row
+
+
+class _LineTooLong(Exception):
+    def __init__(self, line: int) -> None:
+        self.line = line
+
+
+class _BinaryLine(Exception):
+    def __init__(self, line: int) -> None:
+        self.line = line
+
+
+class _Undecodable(Exception):
+    def __init__(self, line: int, error: UnicodeDecodeError) -> None:
+        self.line = line
+        self.error = error
+
+
+_PROBLEMS = (_LineTooLong, _BinaryLine, _Undecodable, csv.Error)
+
+
+class Table:
+    """An open CSV or XLSX: `header`, `rows()`, and what was detected. Close it (or use `with`)."""
+
+    kind: str  # "csv" | "xlsx"
+    header: list[str]
+    header_row: int  # the row number of the header, 1 unless blank rows precede it
+    header_values: list[Cell]  # the header row as read, for files whose first row is data
+    encoding: str | None  # csv: the codec used; xlsx: None
+    delimiter: str | None  # csv only
+    sheet: str | None  # xlsx: the sheet read
+    sheet_names: list[str]  # xlsx: every worksheet, in order; csv: []
+
+    def rows(self, include_header: bool = False) -> Iterator[tuple[int, list[Cell]]]:
+        """Yield (row_number, values) for each non-empty row after the header, once.
+
+        include_header=True yields the header row first, as data (a phone list without a
+        header: see presets.Mapping.first_row_is_data).
+        """
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> "Table":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_table(
+    path: str | os.PathLike,
+    *,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    sheet: str | int | None = None,
+) -> Table:
+    """Open a CSV or XLSX file and read its header.
+
+    encoding/delimiter override detection (CSV); sheet picks a worksheet by name or 0-based
+    index (XLSX; default: the first sheet with data). Raises ImportFileError.
+    """
+    path = Path(path)
+    try:
+        f = path.open("rb")
+    except OSError as exc:
+        raise ImportFileError(f"cannot open the file: {exc.strerror}") from exc
+    try:
+        magic = f.read(8)
+        f.seek(0)
+        if magic.startswith(ZIP_MAGIC):
+            return XlsxTable(f, sheet=sheet)
+        if magic.startswith(OLE_MAGIC):
+            raise ImportFileError(
+                "this is an old Excel .xls file; open it in Excel or WPS and save it as .xlsx "
+                "or .csv (UTF-8), then upload it again"
+            )
+        return CsvTable(f, encoding=encoding, delimiter=delimiter)
+    except BaseException:
+        f.close()
+        raise
+
+
+# --------------------------------------------------------------------------------------------
+# CSV
+
+
+class CsvTable(Table):
+    kind = "csv"
+
+    def __init__(self, f: io.BufferedReader, *, encoding: str | None, delimiter: str | None):
+        self._file = f
+        self.sheet, self.sheet_names = None, []
+        sample = f.read(SAMPLE_BYTES)
+        truncated = len(sample) == SAMPLE_BYTES
+        start = 0
+        if sample.startswith(codecs.BOM_UTF8):
+            start, detected = 3, "utf-8-sig"
+        elif sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            detected = "utf-16"
+        else:
+            detected = None
+        if not sample[start:].strip():
+            raise ImportFileError("the file is empty")
+        if detected is None and b"\x00" in sample:
+            raise ImportFileError(
+                "the file contains binary data (NUL bytes); it is not a CSV text file — "
+                "upload a .csv or .xlsx export"
+            )
+        if encoding:
+            codec = _codec_for(encoding)
+            if codec == "utf-8" and start:
+                codec = "utf-8-sig"
+        else:
+            codec = detected or _detect_encoding(sample, truncated)
+        self.encoding = codec
+        # UTF-16 is the only codec we meet whose bytes may contain "\n" inside a character.
+        self._by_bytes = not codec.startswith(("utf-16", "utf-32"))
+        if self._by_bytes and codec == "utf-8-sig":
+            codec, start = "utf-8", 3 if sample.startswith(codecs.BOM_UTF8) else 0
+        self._codec = codec
+        self._start = start if self._by_bytes else 0
+        self.delimiter = delimiter or _sniff_delimiter(sample[start:], codec, truncated)
+        if len(self.delimiter) != 1:
+            raise ImportFileError(f"the delimiter must be one character, not {delimiter!r}")
+        f.seek(self._start)
+        self._records = csv.reader(self._lines(), delimiter=self.delimiter, strict=False)
+        self._count = 0
+        self._started = False
+        header = self._next_nonempty()
+        if header is None:
+            raise ImportFileError("the file is empty")
+        self.header_row, raw = header
+        if raw and raw[0].startswith("\ufeff"):  # a BOM read with an encoding forced by hand
+            raw[0] = raw[0][1:]
+        self.header_values = list(raw)
+        self.header = _clean_header(raw)
+
+    def _lines(self) -> Iterator[str]:
+        """Decoded lines for csv.reader, a block at a time (C speed), stopping at bad input.
+
+        A block is cut after its last line break; a problem in it (bytes that do not decode,
+        a NUL, a line that never ends) first lets the good lines before it through, so the
+        error is raised while csv is reading exactly the row that has the problem.
+        """
+        if not self._by_bytes:
+            return self._text_lines()
+        return itertools.chain.from_iterable(self._blocks())
+
+    def _blocks(self) -> Iterator[Iterator[str]]:
+        read, codec = self._file.read, self._codec
+        pending = b""
+        lines_before = 0  # physical lines already handed to csv
+        while True:
+            block = read(BLOCK_BYTES)
+            data = pending + block if pending else block
+            if not data:
+                return
+            cut = data.rfind(b"\n") + 1 if block else len(data)
+            complete, pending = data[:cut], data[cut:]
+            if len(pending) > MAX_ROW_BYTES:  # a line that does not end
+                yield self._decoded(complete, codec)
+                raise _LineTooLong(lines_before + complete.count(b"\n") + 1)
+            problem: Exception | None = None
+            bad = complete.find(b"\x00")  # csv accepts NUL since Python 3.11; exports do not
+            try:
+                text = complete[:bad].decode(codec) if bad >= 0 else complete.decode(codec)
+            except UnicodeDecodeError as exc:
+                bad, problem = exc.start, exc
+            if bad >= 0:
+                good = complete[: complete.rfind(b"\n", 0, bad) + 1]
+                line = lines_before + good.count(b"\n") + 1
+                yield self._decoded(good, codec)
+                if problem is None:
+                    raise _BinaryLine(line)
+                raise _Undecodable(line, problem)
+            yield io.StringIO(text, newline="\n")
+            lines_before += complete.count(b"\n")
+
+    @staticmethod
+    def _decoded(data: bytes, codec: str) -> Iterator[str]:
+        return io.StringIO(data.decode(codec), newline="\n")
+
+    def _text_lines(self) -> Iterator[str]:
+        """UTF-16 and the like, whose bytes may hold "\n" inside a character: line by line."""
+        text = io.TextIOWrapper(self._file, encoding=self._codec, newline="")
+        line_number = 0
+        while True:
+            try:
+                line = text.readline(MAX_ROW_BYTES + 1)
+            except UnicodeDecodeError as exc:  # the decoder reads ahead: the line is a guess
+                raise _Undecodable(line_number + 1, exc) from exc
+            if not line:
+                return
+            line_number += 1
+            if len(line) > MAX_ROW_BYTES:
+                raise _LineTooLong(line_number)
+            if "\x00" in line:
+                raise _BinaryLine(line_number)
+            yield line
+
+    def _file_error(self, exc: Exception, row: int) -> ImportFileError:
+        if isinstance(exc, _LineTooLong):
+            message = (
+                f"row {row} is longer than {MAX_ROW_BYTES // 1024 // 1024} MB (line "
+                f"{exc.line} of the file); the file is broken — look for a quote that is "
+                "never closed, or missing line breaks"
+            )
+        elif isinstance(exc, _Undecodable):
+            bad = exc.error.object[exc.error.start : exc.error.start + 4]
+            message = (
+                f"row {row} (line {exc.line} of the file) cannot be decoded as "
+                f"{self.encoding}: bytes {bad.hex(' ')}; the file mixes encodings or the "
+                "encoding chosen is wrong — save it again as UTF-8 or choose another encoding"
+            )
+        elif isinstance(exc, _BinaryLine):
+            message = (
+                f"row {row} (line {exc.line} of the file) contains binary data (NUL bytes); "
+                "this is not a CSV text file"
+            )
+        elif "field larger" in str(exc):
+            message = (
+                f"row {row} has a value longer than {csv.field_size_limit():,} characters; "
+                "look for a quote that is never closed"
+            )
+        else:
+            message = f"row {row} is not valid CSV ({exc})"
+        return ImportFileError(message, row=row)
+
+    def _next_nonempty(self) -> tuple[int, list[str]] | None:
+        try:
+            for record in self._records:
+                self._count += 1
+                if any(record):
+                    return self._count, record
+        except _PROBLEMS as exc:
+            raise self._file_error(exc, self._count + 1) from None
+        return None
+
+    def rows(self, include_header: bool = False) -> Iterator[tuple[int, list[str]]]:
+        if self._started:
+            raise RuntimeError("Table.rows() reads the file once; open the table again")
+        self._started = True
+        width = len(self.header)
+        if include_header:
+            yield self.header_row, _padded(list(self.header_values), width, "")
+        count = self._count
+        try:
+            for record in self._records:
+                count += 1
+                if not any(record):
+                    continue
+                if len(record) < width:
+                    record += [""] * (width - len(record))
+                yield count, record
+        except _PROBLEMS as exc:
+            raise self._file_error(exc, count + 1) from None
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _codec_for(name: str) -> str:
+    try:
+        codec = codecs.lookup(name.strip()).name
+    except LookupError:
+        raise ImportFileError(f"unknown encoding {name!r}; use utf-8, gbk or gb18030") from None
+    return "gb18030" if codec in GB_FAMILY else codec
+
+
+def _detect_encoding(sample: bytes, truncated: bool) -> str:
+    """UTF-8 if the sample is UTF-8, else what charset-normalizer finds, GB18030 preferred.
+
+    Mainland exports come first: a sample that decodes cleanly as GB18030 is read as GB18030,
+    whatever the statistics say. Big5 (Taiwan, Hong Kong) therefore needs encoding="big5".
+    """
+    if truncated:  # do not judge a character cut in half at the end of the sample
+        sample = sample[: sample.rfind(b"\n") + 1] or sample[:-4]
+    try:
+        sample.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError as exc:
+        # A long stretch of valid multi-byte UTF-8 before the first bad byte means a UTF-8 file
+        # with something else pasted in later: read it as UTF-8 and name the bad row, rather
+        # than silently turning the whole file into mojibake.
+        head = sample[: exc.start].decode("utf-8")
+        if sum(1 for ch in head if ord(ch) > 127) >= 8:
+            return "utf-8"
+    best = charset_normalizer.from_bytes(sample).best()
+    found = codecs.lookup(best.encoding).name if best else None
+    if found in GB_FAMILY:
+        return "gb18030"
+    try:
+        # Short GBK samples are often taken for cp949/Big5 by statistics; a Chinese product
+        # reads Chinese files, so GB18030 wins whenever it decodes the sample cleanly.
+        text = sample.decode("gb18030")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and not CONTROL_CHARS.intersection(text):
+        return "gb18030"
+    if found is None or CONTROL_CHARS.intersection(sample.decode(found, errors="replace")):
+        raise ImportFileError(
+            "the file is not text in a known encoding (UTF-8, GBK, GB18030); "
+            "it may be a binary file renamed to .csv"
+        )
+    return found
+
+
+def _sniff_delimiter(sample: bytes, codec: str, truncated: bool) -> str:
+    """The candidate that splits the first rows into the most, and most consistent, columns."""
+    head = sample[: 64 * 1024]
+    if truncated or len(sample) > len(head):
+        cut = head.rfind(b"\n")
+        head = head[: cut + 1] if cut > 0 else head
+    text = head.decode("utf-16" if codec.startswith("utf-16") else codec, errors="replace")
+    best, best_score = ",", (0.0, 0)
+    for candidate in DELIMITERS:
+        reader = csv.reader(io.StringIO(text), delimiter=candidate, strict=False)
+        try:
+            widths = [len(r) for _, r in zip(range(30), reader, strict=False) if any(r)]
+        except csv.Error:
+            continue
+        if not widths or widths[0] < 2:
+            continue
+        rest = widths[1:-1] if truncated else widths[1:]  # the last row may be cut
+        consistent = sum(w == widths[0] for w in rest) / len(rest) if rest else 1.0
+        score = (consistent, widths[0])
+        if score > best_score:
+            best, best_score = candidate, score
+    return best
+
+
+def _clean_header(raw: list[Cell]) -> list[str]:
+    header = ["" if v is None else str(v).strip() for v in raw]
+    while header and not header[-1]:
+        header.pop()
+    seen: dict[str, int] = {}
+    for index, name in enumerate(header):
+        if not name:
+            continue
+        if name in seen:
+            raise ImportFileError(
+                f"the column {name!r} appears twice (columns {_column_letter(seen[name])} and "
+                f"{_column_letter(index)}); rename one of them so it is clear which to import"
+            )
+        seen[name] = index
+    return header
+
+
+def _column_letter(index: int) -> str:
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+def _padded(values: list[Cell], width: int, filler: Cell) -> list[Cell]:
+    if len(values) < width:
+        values += [filler] * (width - len(values))
+    return values
+
+
+# --------------------------------------------------------------------------------------------
+# XLSX
+
+
+class XlsxTable(Table):
+    kind = "xlsx"
+    encoding = None
+    delimiter = None
+
+    def __init__(self, f: io.BufferedReader, *, sheet: str | int | None):
+        from openpyxl import load_workbook
+
+        self._file = f
+        try:
+            self._book = load_workbook(f, read_only=True, data_only=True)
+        except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+            raise ImportFileError(
+                "the file is a ZIP archive but not an Excel workbook (.xlsx) we can read"
+            ) from exc
+        except Exception as exc:  # openpyxl raises many kinds on malformed parts
+            raise ImportFileError(f"the Excel workbook cannot be read: {exc}") from exc
+        sheets = [ws for ws in self._book.worksheets if hasattr(ws, "iter_rows")]
+        self.sheet_names = [ws.title for ws in sheets]
+        listing = ", ".join(self.sheet_names) or "none"
+        if sheet is None:
+            candidates = sheets
+        elif isinstance(sheet, int):
+            if not 0 <= sheet < len(sheets):
+                raise ImportFileError(
+                    f"the workbook has {len(sheets)} sheets, there is no sheet number "
+                    f"{sheet + 1}; sheets: {listing}"
+                )
+            candidates = [sheets[sheet]]
+        else:
+            candidates = [ws for ws in sheets if ws.title == sheet]
+            if not candidates:
+                raise ImportFileError(f"there is no sheet named {sheet!r}; sheets: {listing}")
+        for ws in candidates:
+            ws.reset_dimensions()  # exporters write wrong <dimension>s; they would cut rows
+            header = self._first_nonempty(ws)
+            if header is not None:
+                break
+        else:
+            where = "the sheet is empty" if sheet is not None else "every sheet is empty"
+            raise ImportFileError(f"the workbook has no data: {where}; sheets: {listing}")
+        self._sheet = ws
+        self.sheet = ws.title
+        self.header_row, raw = header
+        self.header_values = raw
+        self.header = _clean_header(raw)
+        self._started = False
+
+    @staticmethod
+    def _first_nonempty(ws: Any) -> tuple[int, list[Cell]] | None:
+        for number, values in enumerate(ws.iter_rows(min_row=1, values_only=True), 1):
+            if _has_value(values):
+                return number, list(values)
+        return None
+
+    def rows(self, include_header: bool = False) -> Iterator[tuple[int, list[Cell]]]:
+        if self._started:
+            raise RuntimeError("Table.rows() reads the file once; open the table again")
+        self._started = True
+        width = len(self.header)
+        first = self.header_row if include_header else self.header_row + 1
+        numbered = enumerate(self._sheet.iter_rows(min_row=first, values_only=True), first)
+        for number, values in numbered:
+            if _has_value(values):
+                yield number, _padded(list(values), width, None)
+
+    def close(self) -> None:
+        self._book.close()
+        self._file.close()
+
+
+def _has_value(values: tuple[Cell, ...]) -> bool:
+    return any(v is not None and v != "" for v in values)
