@@ -31,10 +31,13 @@ class Counts:
     merged: int = 0
     invalid: int = 0
     skipped: int = 0
+    # (model label, first id, last id) of each block of rows the chunk inserted.
+    ranges: list[tuple[str, int, int]] = field(default_factory=list)
 
     def add(self, other: "Counts") -> None:
         for name in ("created", "matched", "merged", "invalid", "skipped"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.ranges += other.ranges
 
 
 @dataclass
@@ -60,7 +63,7 @@ def resolve_rows(
     _match_existing(groups)
     _merge(groups, counts)
     _create(groups, rows, channel, seen_at, counts)
-    _attach(groups, channel)
+    _attach(groups, channel, counts)
     _fill_attributes(groups, rows)
     row_customer: list[int | None] = [None] * len(rows)
     for group in groups:
@@ -182,20 +185,25 @@ def _create(
         records,
     )  # fmt: skip
     counts.created += len(new)
+    counts.ranges.append((Customer._meta.label_lower, ids[0], ids[-1]))
 
 
-def _attach(groups: list[Group], channel: Channel) -> None:
+def _attach(groups: list[Group], channel: Channel, counts: Counts) -> None:
     """Insert every identity of the chunk that is not stored yet, on its group's customer."""
+    new = [(g.customer_id, key) for g in groups for key in sorted(g.new_keys)]
+    if not new:
+        return
+    ids = reserve_ids(Identity, len(new))
     now = timezone.now()
     bulk_insert(
         Identity,
-        ["customer_id", "kind", "namespace", "value", "channel_id", "created_at"],
+        ["id", "customer_id", "kind", "namespace", "value", "channel_id", "created_at"],
         (
-            (group.customer_id, kind, "", value, channel.pk, now)
-            for group in groups
-            for kind, value in sorted(group.new_keys)
+            (pk, customer_id, kind, "", value, channel.pk, now)
+            for pk, (customer_id, (kind, value)) in zip(ids, new, strict=True)
         ),
     )
+    counts.ranges.append((Identity._meta.label_lower, ids[0], ids[-1]))
 
 
 FILL_BATCH = 1_000
@@ -306,7 +314,7 @@ def _first_phone(rows: Sequence[CustomerRow | OrderRow], indexes: list[int]) -> 
 
 
 def load_orders(
-    rows: Sequence[OrderRow], row_customer: list[int | None], *, channel: Channel
+    rows: Sequence[OrderRow], row_customer: list[int | None], *, channel: Channel, counts: Counts
 ) -> tuple[int, int]:
     """Upsert the chunk's orders by (channel, order number); refunds update the order.
 
@@ -349,6 +357,8 @@ def load_orders(
             for pk, ref in zip(ids, new_refs, strict=True)
         ),
     )
+    if new_refs:
+        counts.ranges.append((Order._meta.label_lower, ids[0], ids[-1]))
     order_ids = {**existing, **dict(zip(new_refs, ids, strict=True))}
     if existing:
         updated = [Order(pk=existing[ref], updated_at=now, **orders[ref]) for ref in existing]

@@ -39,6 +39,7 @@ class ImportJob(models.Model):
         DONE = "done", _("done")
         FAILED = "failed", _("failed")
         CANCELLED = "cancelled", _("cancelled")
+        ROLLED_BACK = "rolled_back", _("rolled back")
 
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
     channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="+")
@@ -104,3 +105,15 @@ class ImportRowError(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job_id}:{self.row}"
+
+
+class ImportedRange(models.Model):
+    """A block of rows one chunk of a job inserted, so the job can be rolled back."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="ranges")
+    model = models.CharField(max_length=64)
+    first_id = models.BigIntegerField()
+    last_id = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.model} {self.first_id}–{self.last_id}"

@@ -11,15 +11,17 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from siyu.commerce.models import Order, OrderItem
 from siyu.core.audit import audit_record
 from siyu.core.errors import DomainError
 from siyu.core.models import AuditLog
-from siyu.customers.models import Channel
+from siyu.customers.models import Channel, Customer, Identity, MergeRecord, Relationship
 from siyu.imports import presets, rows
 from siyu.imports.loader import Counts, chunked, load_orders, resolve_rows
-from siyu.imports.models import ImportJob, ImportRowError
+from siyu.imports.models import ImportedRange, ImportJob, ImportRowError
 from siyu.imports.readers import open_table
 from siyu.imports.reports import write_error_report
 
@@ -152,6 +154,10 @@ def _run_chunks(job: ImportJob, progress: Progress | None) -> Iterator[None]:
                 )
                 for row in errors
             )
+            ImportedRange.objects.bulk_create(
+                ImportedRange(job=job, model=label, first_id=first, last_id=last)
+                for label, first, last in counts.ranges
+            )
             ImportJob.objects.filter(pk=job.pk).update(
                 rows_read=job.rows_read + len(parsed),
                 rows_done=parsed[-1].row if parsed else job.rows_done,
@@ -191,7 +197,7 @@ def _process(job: ImportJob, *, start_after: int, progress: Progress | None):
             failed = [r for r in chunk if r.errors]
             row_customer, counts = resolve_rows(valid, channel=job.channel, seen_at=seen_at)
             if job.kind == ImportJob.Kind.ORDERS:
-                load_orders(valid, row_customer, channel=job.channel)
+                load_orders(valid, row_customer, channel=job.channel, counts=counts)
                 counts.skipped = 0  # an order without a known buyer still loads
             else:
                 failed += [
@@ -285,3 +291,52 @@ def rows_estimate(job: ImportJob) -> int:
         for block in iter(lambda: f.read(1 << 20), b""):
             lines += block.count(b"\n")
     return max(lines - 1, 0)
+
+
+@transaction.atomic
+def import_job_rollback(*, job: ImportJob, actor=None) -> ImportJob:
+    """Remove what the job inserted: its orders, its identities, and its new customers.
+
+    A customer the job created is kept when it has gained anything since (a friendship, an
+    order or identity from elsewhere, a merge), so a rollback never loses other data.
+    Attribute fills and merges the job made stay. Raises DomainError for a running job.
+    """
+    if job.state in (ImportJob.State.RUNNING, ImportJob.State.ROLLED_BACK):
+        raise DomainError(f"a {job.get_state_display()} import cannot be rolled back")
+    ranges: dict[str, Q] = {}
+    for block in job.ranges.all():
+        ranges[block.model] = ranges.get(block.model, Q(pk__in=[])) | Q(
+            pk__range=(block.first_id, block.last_id)
+        )
+    nothing = Q(pk__in=[])
+    orders = Order.objects.filter(ranges.get(Order._meta.label_lower, nothing))
+    OrderItem.objects.filter(order__in=orders).delete()
+    removed_orders, _ = orders.delete()
+    removed_identities, _ = Identity.objects.filter(
+        ranges.get(Identity._meta.label_lower, nothing)
+    ).delete()
+    created = Customer.objects.filter(ranges.get(Customer._meta.label_lower, nothing))
+    untouched = created.filter(merged_into__isnull=True).exclude(
+        Exists(Identity.objects.filter(customer=OuterRef("pk")))
+        | Exists(Relationship.objects.filter(customer=OuterRef("pk")))
+        | Exists(Order.objects.filter(customer=OuterRef("pk")))
+        | Exists(MergeRecord.objects.filter(survivor=OuterRef("pk")))
+        | Exists(Customer.objects.filter(merged_into=OuterRef("pk")))
+    )
+    removed_customers = untouched.count()
+    untouched.delete()
+    kept = created.count()
+    job.state = ImportJob.State.ROLLED_BACK
+    job.message = (
+        f"rolled back: {removed_customers} customers, {removed_identities} identities and "
+        f"{removed_orders} orders removed; {kept} customers kept because they have other data"
+    )
+    job.save(update_fields=["state", "message"])
+    audit_record(
+        actor=actor,
+        action=AuditLog.Action.DELETE,
+        target=job,
+        summary=job.message[:200],
+        detail={"customers": removed_customers, "orders": removed_orders, "kept": kept},
+    )
+    return job

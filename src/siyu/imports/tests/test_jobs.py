@@ -5,6 +5,7 @@ import csv
 import pytest
 
 from siyu.commerce.models import Order, OrderItem
+from siyu.core.errors import DomainError
 from siyu.core.models import AuditLog
 from siyu.customers.models import Customer, Identity, MergeRecord
 from siyu.customers.services import customer_resolve
@@ -180,3 +181,33 @@ def test_taobao_orders_load_keyed_by_order_number_and_refunds_update_them(tmall,
     t1.refresh_from_db()
     assert (t1.status, str(t1.refund_amount)) == ("refunded", "1299.00")
     assert Order.objects.count() == 3 and OrderItem.objects.count() == 3
+
+
+def test_rolling_back_removes_what_the_job_added_and_keeps_what_others_added(tmall, members, org):
+    from siyu.customers.tests.factories import RelationshipFactory
+
+    known = customer_resolve(identifiers=[("phone", "13800000001")]).customer
+    job = run(members, tmall)
+    li = Customer.objects.get(phone="+8613800000002")
+    RelationshipFactory(customer=li, staff=org.staff_a)  # a friend added since the import
+
+    services.import_job_rollback(job=job)
+
+    job.refresh_from_db()
+    assert job.state == ImportJob.State.ROLLED_BACK
+    assert set(Customer.objects.values_list("pk", flat=True)) == {known.pk, li.pk}
+    assert not Identity.objects.filter(customer=li).exists()  # the job's identity is gone
+    assert Identity.objects.filter(customer=known, value="+8613800000001").exists()
+    assert AuditLog.objects.filter(action="delete", target_id=str(job.pk)).exists()
+    with pytest.raises(DomainError, match="cannot be rolled back"):
+        services.import_job_rollback(job=job)
+
+
+def test_rolling_back_an_order_import_removes_its_orders_and_lines(tmall, tmp_path):
+    rows = [["T9", "tb_9", "10", "交易成功", "刘", "", "2026-03-01", "2026-03-01", "茶", "1", ""]]
+    job = run(write(tmp_path / "o.csv", TAOBAO, rows), tmall, kind="order")
+
+    services.import_job_rollback(job=job)
+
+    assert not Order.objects.exists() and not OrderItem.objects.exists()
+    assert not Customer.objects.exists() and not Identity.objects.exists()

@@ -18,6 +18,7 @@ from siyu.imports.models import ImportJob, SavedMapping
 from siyu.imports.services import (
     import_job_create,
     import_job_preview,
+    import_job_rollback,
     import_job_run,
 )
 
@@ -38,8 +39,21 @@ class Command(BaseCommand):
             "--dry-run", action="store_true", help="count what would happen, change nothing"
         )
         parser.add_argument("--resume", type=int, metavar="JOB", help="resume a stopped job")
+        parser.add_argument(
+            "--rollback", type=int, metavar="JOB", help="remove what a finished job added"
+        )
 
     def handle(self, *args, **options):
+        if options["rollback"]:
+            job = ImportJob.objects.filter(pk=options["rollback"]).first()
+            if job is None:
+                raise CommandError(f"no import job {options['rollback']}")
+            try:
+                job = import_job_rollback(job=job)
+            except DomainError as exc:
+                raise CommandError(exc.message) from exc
+            self.stdout.write(f"Job {job.pk}: {job.message}")
+            return
         try:
             job = self._job(options)
             with self._progress(job) as advance:
@@ -97,9 +111,7 @@ class Command(BaseCommand):
             TimeRemainingColumn(),
             disable=not self.stdout.isatty(),
         )
-        task = progress.add_task(
-            job.original_name, total=job.rows_total - job.rows_done, rate="–"
-        )
+        task = progress.add_task(job.original_name, total=job.rows_total - job.rows_done, rate="–")
 
         class Bar:
             def __enter__(self_inner):
