@@ -29,9 +29,9 @@ class Command(BaseCommand):
     help = "Import customers or orders from a CSV/XLSX export into the pool."
 
     def add_arguments(self, parser):
-        parser.add_argument("kind", choices=sorted(KINDS))
-        parser.add_argument("file", type=Path)
-        parser.add_argument("--channel", required=True, help="source channel code, e.g. tmall")
+        parser.add_argument("kind", nargs="?", choices=sorted(KINDS))
+        parser.add_argument("file", nargs="?", type=Path)
+        parser.add_argument("--channel", help="source channel code, e.g. tmall")
         parser.add_argument("--mapping", help="a saved mapping's name or a built-in preset key")
         parser.add_argument("--encoding", help="override the detected encoding, e.g. gb18030")
         parser.add_argument("--sheet", help="XLSX sheet name (default: the first with data)")
@@ -81,6 +81,8 @@ class Command(BaseCommand):
             if job is None:
                 raise CommandError(f"no import job {options['resume']}")
             return job
+        if not (options["kind"] and options["file"] and options["channel"]):
+            raise CommandError("give KIND FILE --channel CODE, or --resume/--rollback JOB")
         channel = Channel.objects.filter(code=options["channel"]).first()
         if channel is None:
             codes = ", ".join(Channel.objects.values_list("code", flat=True)) or "none yet"
