@@ -21,7 +21,7 @@ from siyu.core.models import AuditLog
 from siyu.customers.models import Channel, Customer, Identity, MergeRecord, Relationship
 from siyu.imports import presets, rows
 from siyu.imports.loader import Counts, chunked, load_orders, resolve_rows
-from siyu.imports.models import ImportedRange, ImportJob, ImportRowError
+from siyu.imports.models import ImportedRange, ImportJob, ImportRowError, SavedMapping
 from siyu.imports.readers import open_table
 from siyu.imports.reports import write_error_report
 
@@ -340,3 +340,23 @@ def import_job_rollback(*, job: ImportJob, actor=None) -> ImportJob:
         detail={"customers": removed_customers, "orders": removed_orders, "kept": kept},
     )
     return job
+
+
+def import_job_start(*, job: ImportJob) -> bool:
+    """Claim a previewed or failed job for a worker; False if it is not startable now.
+
+    One conditional UPDATE, so two clicks cannot queue the same job twice.
+    """
+    startable = (ImportJob.State.PREVIEWED, ImportJob.State.FAILED)
+    return bool(
+        ImportJob.objects.filter(pk=job.pk, state__in=startable).update(
+            state=ImportJob.State.RUNNING
+        )
+    )
+
+
+def saved_mapping_create(*, name: str, kind: str, columns: dict[str, str], user) -> SavedMapping:
+    """Raises DomainError when the name is taken."""
+    if SavedMapping.objects.filter(name=name).exists():
+        raise DomainError("a saved mapping with this name exists already", field="save_as")
+    return SavedMapping.objects.create(name=name, kind=kind, columns=columns, created_by=user)

@@ -54,7 +54,10 @@ def model_name_plural(label_lower: str) -> str:
 
 
 # Where an audit target opens in the console, by model label.
-AUDIT_TARGET_URLS = {"customers.customer": "customers:detail"}
+AUDIT_TARGET_URLS = {
+    "customers.customer": "customers:detail",
+    "imports.importjob": "imports:detail",
+}
 
 
 @register.filter
