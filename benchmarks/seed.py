@@ -48,6 +48,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--chunk-size", type=int, default=20_000)
     parser.add_argument("--force", action="store_true", help="append to a non-empty database")
+    parser.add_argument("--no-orders", action="store_true", help="customers only, no orders")
     args = parser.parse_args()
 
     import django
@@ -68,6 +69,7 @@ def main() -> None:
         append=args.force,
         progress=LineProgress(),
         chunk_size=args.chunk_size,
+        orders=not args.no_orders,
     )
     elapsed = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux

@@ -5,6 +5,7 @@ common mainland surnames, regions lean towards the east coast where the brand's 
 """
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 BRAND = "花间集"
 DEMO_PASSWORD = "siyu-demo"
@@ -213,4 +214,50 @@ PERSONA_OFFERS = [
     "新品试用优先报名",
     "免费肌肤检测，到店或线上都可以",
     "护肤问题随时私信我",
+]
+
+
+@dataclass(frozen=True, eq=False)  # compared by identity: one object per catalogue item
+class Product:
+    """One item of the brand's online catalogue, the same on every platform."""
+
+    code: str  # 商家编码: the brand's own SKU code, shown in every platform's export
+    title: str  # the listing title, with the selling points shoppers search for
+    price: Decimal  # list price, CNY
+    weight: float  # how often it is bought, relative to the others
+
+
+# The online catalogue: skincare first, some make-up, body care, gift sets and trial kits.
+PRODUCTS = [
+    Product("HJ-CL-120", "花间集氨基酸温和洁面乳120g 敏感肌可用 深层清洁", Decimal("129"), 9),
+    Product("HJ-CL-200", "花间集山茶花温和卸妆油200ml 乳化快 不糊眼", Decimal("169"), 6),
+    Product("HJ-TN-150", "花间集玫瑰保湿精华水150ml 补水保湿 爽肤水", Decimal("199"), 8),
+    Product("HJ-TN-200", "花间集积雪草舒缓爽肤水200ml 泛红修护 湿敷", Decimal("159"), 6),
+    Product("HJ-SR-B30", "花间集玻色因紧致精华液30ml 抗初老 淡化细纹", Decimal("459"), 7),
+    Product("HJ-SR-N30", "花间集烟酰胺亮肤精华30ml 提亮肤色 改善暗沉", Decimal("299"), 8),
+    Product("HJ-SR-O30", "花间集山茶花修护精华油30ml 屏障修护 以油养肤", Decimal("329"), 4),
+    Product("HJ-SR-V15", "花间集VC焕亮安瓶精华1.5ml*14支 早C晚A", Decimal("239"), 4),
+    Product("HJ-EY-015", "花间集多肽淡纹眼霜15g 淡化黑眼圈 细纹", Decimal("299"), 5),
+    Product("HJ-CR-050", "花间集山茶花修护面霜50g 敏感肌修护 保湿滋润", Decimal("399"), 9),
+    Product("HJ-LO-100", "花间集神经酰胺保湿乳100ml 清爽不黏腻 乳液", Decimal("229"), 6),
+    Product("HJ-GL-050", "花间集清爽控油保湿凝露50g 油皮适用", Decimal("189"), 4),
+    Product("HJ-MK-H05", "花间集玻尿酸补水面膜5片装 急救补水 提亮", Decimal("99"), 10),
+    Product("HJ-MK-C10", "花间集积雪草舒缓面膜10片装 晒后修护 泛红", Decimal("169"), 7),
+    Product("HJ-MK-S80", "花间集山茶花睡眠面膜80g 免洗 熬夜急救", Decimal("139"), 4),
+    Product("HJ-MK-M100", "花间集净澈清洁泥膜100g 去黑头 收缩毛孔", Decimal("149"), 4),
+    Product("HJ-SP-050", "花间集清透防晒乳SPF50+ PA++++ 50ml 军训户外", Decimal("169"), 8),
+    Product("HJ-SP-P40", "花间集温和物理防晒霜40ml 敏感肌孕妇可用", Decimal("189"), 3),
+    Product("HJ-LP-01", "花间集丝绒雾面口红#01花朝 显白不拔干", Decimal("159"), 5),
+    Product("HJ-LP-03", "花间集丝绒雾面口红#03绛唇 复古红棕", Decimal("159"), 4),
+    Product("HJ-LP-G02", "花间集水光唇釉#02蜜桃乌龙 镜面水润", Decimal("139"), 3),
+    Product("HJ-CU-N15", "花间集水光气垫粉底SPF35 自然色 遮瑕持妆", Decimal("269"), 5),
+    Product("HJ-FD-030", "花间集轻薄持妆粉底液30ml 控油不脱妆", Decimal("239"), 4),
+    Product("HJ-PW-008", "花间集柔焦定妆蜜粉8g 控油定妆 细腻柔雾", Decimal("179"), 3),
+    Product("HJ-BR-02", "花间集极细防水眉笔#02灰棕 自带眉刷", Decimal("79"), 4),
+    Product("HJ-BD-250", "花间集山茶花香氛身体乳250ml 滋润留香", Decimal("139"), 4),
+    Product("HJ-HC-3x30", "花间集护手霜三支装30g*3 山茶花 白茶 玫瑰", Decimal("89"), 5),
+    Product("HJ-GS-RP3", "花间集山茶花修护礼盒(水+乳+霜) 送女友生日礼物", Decimal("799"), 3),
+    Product("HJ-GS-AG4", "花间集抗初老四件套(精华+眼霜+面霜+水) 礼盒装", Decimal("1299"), 2),
+    Product("HJ-TR-MINI", "花间集明星小样旅行装(洁面+水+精华+面霜)", Decimal("59"), 5),
+    Product("HJ-TR-NEW", "花间集新客体验装 面霜5g+精华5ml U先试用", Decimal("19.9"), 6),
 ]

@@ -23,6 +23,7 @@ from siyu.customers.models import Channel, Customer, Identity, Relationship
 from siyu.customers.services import customer_resolve
 from siyu.demo import data
 from siyu.demo.context import NoProgress, Progress, SeedContext, StaffRef, StoreRef
+from siyu.demo.orders import seed_orders
 from siyu.demo.people import (
     BLOCK,
     CUSTOMER_COLUMNS,
@@ -215,7 +216,7 @@ def seed_merges(ctx: SeedContext) -> None:
         ctx.progress.advance(1)
 
 
-STEPS: list[Step] = [seed_org, seed_channels, seed_customers, seed_merges]
+STEPS: list[Step] = [seed_org, seed_channels, seed_customers, seed_merges, seed_orders]
 
 
 def seed_clock(today: date | None = None) -> datetime:
@@ -235,8 +236,12 @@ def demo_seed(
     append: bool = False,
     progress: Progress | None = None,
     chunk_size: int = 20_000,
+    orders: bool = True,
 ) -> SeedContext:
     """Generate the demo brand in one transaction and return the context with its counts.
+
+    orders=False leaves out the platform orders (and their imports), e.g. for a quick run at a
+    million customers.
 
     Raises DomainError when the database already has customers and `append` is not set.
     """
@@ -257,5 +262,6 @@ def demo_seed(
     )
     with transaction.atomic():
         for step in STEPS:
-            step(ctx)
+            if orders or step is not seed_orders:
+                step(ctx)
     return ctx

@@ -341,6 +341,7 @@ def load_orders(
         elif row.line_id:  # one row per order line: the order's amounts are the lines' sum
             order["amount"] += row.amount or 0
             order["refund_amount"] += row.refund_amount or 0
+            order["status"] = _order_status(order)
         order["customer_id"] = order["customer_id"] or customer_id
         lines[ref].append(row)
 
@@ -383,6 +384,16 @@ def load_orders(
         ),
     )
     return len(new_refs), len(existing)
+
+
+def _order_status(order: dict) -> str:
+    """A refund on any line decides the status of a multi-line order."""
+    refunded, amount = order["refund_amount"], order["amount"]
+    if refunded <= 0:
+        return order["status"]
+    if refunded >= amount:
+        return Order.Status.REFUNDED
+    return Order.Status.PARTIALLY_REFUNDED
 
 
 def _existing_orders(channel: Channel, refs: list[str]) -> dict[str, int]:

@@ -222,6 +222,7 @@ PRESETS: list[Preset] = [
         columns=(
             _c("external_order_id", "主订单编号", "主订单号", required=True, weight=2),
             _c("line_id", "子订单编号", "子订单号", weight=2),
+            _c("douyin_buyer", "抖音号", "买家抖音号", "用户抖音号", weight=0),
             _c("product_title", "选购商品", "商品名称", weight=2),
             _c("quantity", "商品数量"),
             _c("amount", "订单应付金额", "实付金额", "支付金额"),

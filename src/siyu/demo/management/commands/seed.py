@@ -61,7 +61,8 @@ class RichProgress:
 class Command(BaseCommand):
     help = (
         "Generate a demo brand: stores, staff with personas, channels, and N customers with "
-        "identities, WeCom relationships and merged duplicates. The same --seed and "
+        "identities, WeCom relationships, merged duplicates and platform orders (imported from "
+        "generated Tmall, JD and Douyin export files). The same --seed and "
         "--customers give the same data; times are relative to today."
     )
 
@@ -86,6 +87,11 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--chunk-size", type=int, default=20_000, help="people generated per insert"
+        )
+        parser.add_argument(
+            "--no-orders",
+            action="store_true",
+            help="leave out the platform orders and their imports",
         )
 
     def handle(self, *args, **options) -> None:
@@ -119,4 +125,5 @@ class Command(BaseCommand):
             append=options["force"],
             progress=progress,
             chunk_size=options["chunk_size"],
+            orders=not options["no_orders"],
         )
