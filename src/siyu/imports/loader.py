@@ -6,7 +6,7 @@ that links two existing customers costs more: that merge goes through `customers
 """
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -110,16 +110,30 @@ def _match_existing(groups: list[Group]) -> None:
             by_kind[kind].add(value)
     found: dict[tuple[str, str], int] = {}
     for kind, values in by_kind.items():
-        values = list(values)
-        for start in range(0, len(values), LOOKUP_BATCH):
-            batch = values[start : start + LOOKUP_BATCH]
-            for value, customer_id in Identity.objects.filter(
-                kind=kind, namespace="", value__in=batch
-            ).values_list("value", "customer_id"):
-                found[(kind, value)] = customer_id
+        for value, customer_id in _identity_owners(kind, list(values)):
+            found[(kind, value)] = customer_id
     for group in groups:
         group.existing = {found[key] for key in group.keys if key in found}
         group.new_keys = {key for key in group.keys if key not in found}
+
+
+def _identity_owners(kind: str, values: list[str]) -> Iterator[tuple[str, int]]:
+    """(value, customer id) of the stored identities among `values`."""
+    if connection.vendor == "postgresql":
+        # One array parameter instead of thousands of placeholders.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT value, customer_id FROM {Identity._meta.db_table} "
+                "WHERE kind = %s AND namespace = '' AND value = ANY(%s)",
+                [kind, values],
+            )
+            yield from cursor.fetchall()
+        return
+    for start in range(0, len(values), LOOKUP_BATCH):
+        batch = values[start : start + LOOKUP_BATCH]
+        yield from Identity.objects.filter(kind=kind, namespace="", value__in=batch).values_list(
+            "value", "customer_id"
+        )
 
 
 def _merge(groups: list[Group], counts: Counts) -> None:
