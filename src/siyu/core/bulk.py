@@ -76,6 +76,54 @@ def bulk_insert(
             return _executemany(cursor.executemany, sql, rows, chunk_size)
 
 
+def bulk_update(
+    model: type[models.Model],
+    columns: Sequence[str],
+    rows: Iterable[Row],
+    *,
+    using: str = DEFAULT_DB_ALIAS,
+    chunk_size: int = 500,
+) -> int:
+    """Set `columns` of many rows by primary key: each row is (pk, *values in column order).
+
+    One UPDATE … FROM staged values per chunk: on PostgreSQL the rows are COPied into a
+    session table shaped like the target; on SQLite they travel as a VALUES list.
+    """
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    pk = model._meta.pk
+    fields = [pk, *(model._meta.get_field(name) for name in columns)]
+    table = quote(model._meta.db_table)
+    names = [quote(field.column) for field in fields]
+    sets = ", ".join(f"{name} = v.{name}" for name in names[1:])
+    join = f"{table}.{names[0]} = v.{names[0]}"
+    rows = _prepared(rows, fields, connection)
+    count = 0
+    with transaction.atomic(using=using), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            stage = quote(f"siyu_stage_{model._meta.db_table}")
+            cursor.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {stage} AS "
+                f"SELECT {', '.join(names)} FROM {table} WITH NO DATA"
+            )
+            count = _copy(connection, f"COPY {stage} ({', '.join(names)}) FROM STDIN", rows)
+            cursor.execute(
+                f"UPDATE {table} SET {sets} FROM {stage} v WHERE {table}.{names[0]} = v.{names[0]}"
+            )
+            cursor.execute(f"TRUNCATE {stage}")
+            return count
+        marks = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        iterator = iter(rows)
+        while chunk := list(islice(iterator, chunk_size)):
+            cursor.execute(
+                f"WITH v({', '.join(names)}) AS (VALUES {', '.join([marks] * len(chunk))}) "
+                f"UPDATE {table} SET {sets} FROM v WHERE {join}",
+                [value for row in chunk for value in row],
+            )
+            count += len(chunk)
+    return count
+
+
 def reserve_ids(model: type[models.Model], count: int, *, using: str = DEFAULT_DB_ALIAS) -> range:
     """Reserve `count` consecutive primary keys above every id in use or handed out so far.
 

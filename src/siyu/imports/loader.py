@@ -9,12 +9,13 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 
 from django.db import connection
 from django.utils import timezone
 
 from siyu.commerce.models import Order, OrderItem
-from siyu.core.bulk import bulk_insert, reserve_ids
+from siyu.core.bulk import bulk_insert, bulk_update, reserve_ids
 from siyu.customers.identifiers import name_pinyin
 from siyu.customers.models import Channel, Customer, Identity
 from siyu.customers.services import customers_merge
@@ -374,11 +375,17 @@ def load_orders(
     )
     if new_refs:
         counts.ranges.append((Order._meta.label_lower, ids[0], ids[-1]))
-    order_ids = {**existing, **dict(zip(new_refs, ids, strict=True))}
-    if existing:
-        updated = [Order(pk=existing[ref], updated_at=now, **orders[ref]) for ref in existing]
-        Order.objects.bulk_update(updated, [*fields, "updated_at"], batch_size=500)
-        OrderItem.objects.filter(order_id__in=list(existing.values())).delete()
+    # A later export repeats most orders unchanged: only what changed is written again.
+    changed = [ref for ref, (_pk, stored) in existing.items() if stored != _comparable(orders[ref])]
+    bulk_update(
+        Order,
+        [*fields, "updated_at"],
+        ((existing[ref][0], *orders[ref].values(), now) for ref in changed),
+    )
+    OrderItem.objects.filter(order_id__in=[existing[ref][0] for ref in changed]).delete()
+    order_ids = {ref: pk for ref, pk in zip(new_refs, ids, strict=True)}
+    order_ids.update((ref, existing[ref][0]) for ref in changed)
+    lines = {ref: lines[ref] for ref in order_ids}
     bulk_insert(
         OrderItem,
         ["order_id", "line_id", "product_ref", "title", "sku", "quantity", "unit_price"],
@@ -397,7 +404,7 @@ def load_orders(
             if row.product_title or row.sku or row.product_id
         ),
     )
-    return len(new_refs), len(existing)
+    return len(new_refs), len(changed)
 
 
 def _order_status(order: dict) -> str:
@@ -410,15 +417,24 @@ def _order_status(order: dict) -> str:
     return Order.Status.PARTIALLY_REFUNDED
 
 
-def _existing_orders(channel: Channel, refs: list[str]) -> dict[str, int]:
-    found: dict[str, int] = {}
+COMPARED = ("customer_id", "status", "amount", "refund_amount", "placed_at", "paid_at")
+
+
+def _comparable(order: dict) -> tuple:
+    return tuple(
+        Decimal(order[k]) if k in ("amount", "refund_amount") else order[k] for k in COMPARED
+    )
+
+
+def _existing_orders(channel: Channel, refs: list[str]) -> dict[str, tuple[int, tuple]]:
+    """Order number → (id, the values an export may change) of the channel's stored orders."""
+    found: dict[str, tuple[int, tuple]] = {}
     for start in range(0, len(refs), LOOKUP_BATCH):
         batch = refs[start : start + LOOKUP_BATCH]
-        found.update(
-            Order.objects.filter(channel=channel, external_id__in=batch).values_list(
-                "external_id", "pk"
-            )
-        )
+        for ref, pk, *values in Order.objects.filter(
+            channel=channel, external_id__in=batch
+        ).values_list("external_id", "pk", *COMPARED):
+            found[ref] = (pk, tuple(values))
     return found
 
 

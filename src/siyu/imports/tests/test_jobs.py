@@ -175,12 +175,14 @@ def test_taobao_orders_load_keyed_by_order_number_and_refunds_update_them(tmall,
     assert Order.objects.get(external_id="T2").phone_display == "138****0001"
     assert OrderItem.objects.get(order__external_id="T2").quantity == 2
 
+    t2_written = Order.objects.get(external_id="T2").updated_at
     rows[0][3], rows[0][10] = "交易关闭", "1,299.00"  # refunded since the last export
     run(write(tmp_path / "o2.csv", TAOBAO, rows), tmall, kind="order")
 
     t1.refresh_from_db()
     assert (t1.status, str(t1.refund_amount)) == ("refunded", "1299.00")
     assert Order.objects.count() == 3 and OrderItem.objects.count() == 3
+    assert Order.objects.get(external_id="T2").updated_at == t2_written  # unchanged: not rewritten
 
 
 def test_rolling_back_removes_what_the_job_added_and_keeps_what_others_added(tmall, members, org):
