@@ -6,7 +6,7 @@ that links two existing customers costs more: that merge goes through `customers
 """
 
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -15,13 +15,12 @@ from django.db import connection
 from django.utils import timezone
 
 from siyu.commerce.models import Order, OrderItem
-from siyu.core.bulk import bulk_insert, bulk_update, reserve_ids
+from siyu.core.bulk import bulk_insert, bulk_update, reserve_ids, select_in
 from siyu.customers.identifiers import name_pinyin
 from siyu.customers.models import Channel, Customer, Identity
 from siyu.customers.services import customers_merge
 from siyu.imports.rows import CustomerRow, OrderRow
 
-LOOKUP_BATCH = 2_000  # values per IN (…); SQLite caps the number of bound parameters
 ATTRIBUTES = ("name", "gender", "birthday", "province", "city")
 
 
@@ -111,30 +110,17 @@ def _match_existing(groups: list[Group]) -> None:
             by_kind[kind].add(value)
     found: dict[tuple[str, str], int] = {}
     for kind, values in by_kind.items():
-        for value, customer_id in _identity_owners(kind, list(values)):
+        for value, customer_id in select_in(
+            Identity,
+            ["value", "customer_id"],
+            "value",
+            list(values),
+            where={"kind": kind, "namespace": ""},
+        ):
             found[(kind, value)] = customer_id
     for group in groups:
         group.existing = {found[key] for key in group.keys if key in found}
         group.new_keys = {key for key in group.keys if key not in found}
-
-
-def _identity_owners(kind: str, values: list[str]) -> Iterator[tuple[str, int]]:
-    """(value, customer id) of the stored identities among `values`."""
-    if connection.vendor == "postgresql":
-        # One array parameter instead of thousands of placeholders.
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT value, customer_id FROM {Identity._meta.db_table} "
-                "WHERE kind = %s AND namespace = '' AND value = ANY(%s)",
-                [kind, values],
-            )
-            yield from cursor.fetchall()
-        return
-    for start in range(0, len(values), LOOKUP_BATCH):
-        batch = values[start : start + LOOKUP_BATCH]
-        yield from Identity.objects.filter(kind=kind, namespace="", value__in=batch).values_list(
-            "value", "customer_id"
-        )
 
 
 def _merge(groups: list[Group], counts: Counts) -> None:
@@ -429,12 +415,14 @@ def _comparable(order: dict) -> tuple:
 def _existing_orders(channel: Channel, refs: list[str]) -> dict[str, tuple[int, tuple]]:
     """Order number → (id, the values an export may change) of the channel's stored orders."""
     found: dict[str, tuple[int, tuple]] = {}
-    for start in range(0, len(refs), LOOKUP_BATCH):
-        batch = refs[start : start + LOOKUP_BATCH]
-        for ref, pk, *values in Order.objects.filter(
-            channel=channel, external_id__in=batch
-        ).values_list("external_id", "pk", *COMPARED):
-            found[ref] = (pk, tuple(values))
+    for ref, pk, *values in select_in(
+        Order,
+        ["external_id", "id", *COMPARED],
+        "external_id",
+        refs,
+        where={"channel_id": channel.pk},
+    ):
+        found[ref] = (pk, tuple(values))
     return found
 
 

@@ -473,32 +473,53 @@ def _gg_arrays(frequency: ArrayLike, monetary: ArrayLike) -> tuple[FloatArray, F
     return x, m
 
 
-def _gg_terms(
-    params: FloatArray, x: FloatArray, m: FloatArray, w: FloatArray
-) -> tuple[float, FloatArray]:
+@dataclass(frozen=True)
+class _GgData:
+    """Gamma-Gamma fitting data with the per-frequency grouping and constant sums."""
+
+    x: FloatArray
+    xm: FloatArray  # total spend x * m
+    w: FloatArray
+    xs: FloatArray  # distinct frequencies (all > 0)
+    wx: FloatArray  # total weight per distinct frequency
+    sum_w_log_m: float
+    sum_wx_log_m: float
+
+    @classmethod
+    def of(cls, x: FloatArray, m: FloatArray, w: FloatArray) -> _GgData:
+        xs, x_idx = np.unique(x, return_inverse=True)
+        wx = np.bincount(x_idx, weights=w, minlength=xs.size)
+        log_m = np.log(m)
+        return cls(x, x * m, w, xs, wx, float(w @ log_m), float((w * x) @ log_m))
+
+
+def _gg_terms(params: FloatArray, data: _GgData) -> tuple[float, FloatArray]:
     """Weighted Gamma-Gamma log-likelihood of mean spends and its gradient w.r.t. (p, q, v).
 
     ``log f = lnΓ(px+q) - lnΓ(px) - lnΓ(q) + q ln v + (px-1) ln m + px ln x - (px+q) ln(xm+v)``
-    (Fader & Hardie 2013, eq. 3).
+    (Fader & Hardie 2013). Everything but the last term depends on x alone or is constant, so
+    only ``ln(xm+v)`` is evaluated per row.
     """
     p, q, v = params
-    px = p * x
-    log_xm_v = np.log(x * m + v)
-    log_m = np.log(m)
-    ll_rows = (
-        special.gammaln(px + q)
-        - special.gammaln(px)
+    xs, wx, w, x = data.xs, data.wx, data.w, data.x
+    pxs = p * xs
+    log_xm_v = np.log(data.xm + v)
+    per_x = (
+        special.gammaln(pxs + q)
+        - special.gammaln(pxs)
         - special.gammaln(q)
         + q * np.log(v)
-        + (px - 1) * log_m
-        + px * np.log(x)
-        - (px + q) * log_xm_v
+        + pxs * np.log(xs)
     )
-    psi_pxq = special.digamma(px + q)
-    d_p = w @ (x * (psi_pxq - special.digamma(px) + log_m + np.log(x) - log_xm_v))
-    d_q = w @ (psi_pxq - special.digamma(q) + np.log(v) - log_xm_v)
-    d_v = w.sum() * q / v - w @ ((px + q) / (x * m + v))
-    return float(w @ ll_rows), np.array([d_p, d_q, d_v])
+    w_log_xm_v = w * log_xm_v
+    ll = wx @ per_x + p * data.sum_wx_log_m - data.sum_w_log_m
+    ll -= p * (x @ w_log_xm_v) + q * w_log_xm_v.sum()
+    psi_pxq = special.digamma(pxs + q)
+    d_p = wx @ (xs * (psi_pxq - special.digamma(pxs) + np.log(xs)))
+    d_p += data.sum_wx_log_m - x @ w_log_xm_v
+    d_q = wx @ (psi_pxq - special.digamma(q) + np.log(v)) - w_log_xm_v.sum()
+    d_v = wx.sum() * q / v - w @ ((p * x + q) / (data.xm + v))
+    return float(ll), np.array([d_p, d_q, d_v])
 
 
 def fit_gamma_gamma(
@@ -523,10 +544,11 @@ def fit_gamma_gamma(
         raise ValueError("Gamma-Gamma needs at least one customer with frequency > 0")
     x, m, w = x[used], m[used], w[used]
     total = w.sum()
+    data = _GgData.of(x, m, w)
 
     def objective(log_params: FloatArray) -> tuple[float, FloatArray]:
         params = np.exp(log_params)
-        ll, grad = _gg_terms(params, x, m, w)
+        ll, grad = _gg_terms(params, data)
         return -ll / total, -grad / total * params
 
     start = np.log([1.0, 2.0, float(w @ m) / total])  # prior mean p·v/(q-1) = observed mean
@@ -539,7 +561,7 @@ def fit_gamma_gamma(
         options={"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-9},
     )
     p, q, v = np.exp(result.x)
-    ll = _gg_terms(np.exp(result.x), x, m, w)[0]
+    ll = _gg_terms(np.exp(result.x), data)[0]
     return GammaGammaParams(
         p=float(p),
         q=float(q),
