@@ -128,10 +128,8 @@ def test_euler_transformed_expectation_equals_direct_formula():
     t_x = np.array([0.0, 3, 20, 30, 35, 38])
     T, t = 39.0, np.array([[1.0], [39.0], [104.0]])
     z = t / (alpha + T + t)
-    direct = (a + b + x - 1) / (a - 1)
-    direct = direct * (
-        1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * special.hyp2f1(r + x, b + x, a + b + x - 1, z)
-    )
+    hyp = special.hyp2f1(r + x, b + x, a + b + x - 1, z)
+    direct = (a + b + x - 1) / (a - 1) * (1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp)
     direct /= 1 + (x > 0) * a / (b + x - 1) * ((alpha + T) / (alpha + t_x)) ** (r + x)
     np.testing.assert_allclose(clv.expected_purchases(PAPER, t, x, t_x, T), direct, rtol=1e-9)
 
