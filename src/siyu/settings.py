@@ -39,6 +39,8 @@ INSTALLED_APPS = [
     "siyu.org",
     "siyu.customers",
     "siyu.commerce",
+    "siyu.tags",
+    "siyu.segments",
     "siyu.imports",
     "siyu.console",
     "siyu.demo",
@@ -167,3 +169,10 @@ LOGGING = {
 SIYU_FRIEND_CAP_DEFAULT = env_int("SIYU_FRIEND_CAP_DEFAULT", 5000)
 SIYU_PHONE_REGION = env_str("SIYU_PHONE_REGION", "CN")
 SIYU_PAGE_SIZE = 50
+# RFM and lifecycle stages (docs/rfm.md): the RFM window, and the inactivity thresholds in days.
+SIYU_RFM_WINDOW_DAYS = env_int("SIYU_RFM_WINDOW_DAYS", 365)
+SIYU_ENGAGED_DAYS = env_int("SIYU_ENGAGED_DAYS", 30)
+SIYU_AT_RISK_DAYS = env_int("SIYU_AT_RISK_DAYS", 180)
+SIYU_LOST_DAYS = env_int("SIYU_LOST_DAYS", 365)
+# The share of monetary value that the super users (is_super_user) bring together, in percent.
+SIYU_SUPER_USER_SHARE = env_int("SIYU_SUPER_USER_SHARE", 80)

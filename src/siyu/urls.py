@@ -6,6 +6,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("customers/", include("siyu.customers.urls")),
     path("imports/", include("siyu.imports.urls")),
+    path("tags/", include("siyu.tags.urls")),
     path("audit/", include("siyu.core.urls")),
     path("org/", include("siyu.org.urls")),
     path("", include("siyu.console.urls")),

@@ -26,6 +26,7 @@ class NavArea:
 AREAS: list[NavArea] = [
     NavArea(_("Home"), "console:home", ANY_ROLE),
     NavArea(_("Customers"), "customers:list", ANY_ROLE, namespace="customers"),
+    NavArea(_("Tags"), "tags:index", LEADS, namespace="tags"),
     NavArea(_("Imports"), "imports:list", LEADS, namespace="imports"),
     NavArea(_("Organisation"), "org:index", LEADS, namespace="org"),
     NavArea(_("Audit log"), "core:audit", ADMINS, namespace="core"),

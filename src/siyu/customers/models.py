@@ -50,6 +50,20 @@ class Customer(models.Model):
         AT_RISK = "at_risk", _("at risk")
         LOST = "lost", _("lost")
 
+    class RfmGroup(models.TextChoices):
+        NONE = "", _("no paid orders")
+        CHAMPIONS = "champions", _("champions")
+        LOYAL = "loyal", _("loyal")
+        POTENTIAL_LOYALISTS = "potential_loyalists", _("potential loyalists")
+        NEW_CUSTOMERS = "new_customers", _("new customers")
+        PROMISING = "promising", _("promising")
+        NEED_ATTENTION = "need_attention", _("need attention")
+        ABOUT_TO_SLEEP = "about_to_sleep", _("about to sleep")
+        AT_RISK = "at_risk", _("at risk")
+        CANNOT_LOSE_THEM = "cannot_lose_them", _("cannot lose them")
+        HIBERNATING = "hibernating", _("hibernating")
+        LOST = "lost", _("lost")
+
     # Basic attributes (基础属性)
     name = models.CharField(_("name"), max_length=100, blank=True)
     name_pinyin = models.CharField(max_length=200, blank=True, editable=False)
@@ -79,6 +93,21 @@ class Customer(models.Model):
         _("lifecycle stage"), max_length=20, choices=Stage.choices, default=Stage.LEAD
     )
 
+    # RFM, written set-based by siyu.segments.rfm.rfm_recompute (docs/rfm.md).
+    rfm_recency_days = models.IntegerField(_("days since last purchase"), null=True, blank=True)
+    rfm_frequency = models.IntegerField(_("paid orders in the RFM window"), default=0)
+    rfm_monetary = models.DecimalField(
+        _("paid amount in the RFM window"), max_digits=14, decimal_places=2, default=0
+    )
+    rfm_r = models.PositiveSmallIntegerField(_("R score"), null=True, blank=True)
+    rfm_f = models.PositiveSmallIntegerField(_("F score"), null=True, blank=True)
+    rfm_m = models.PositiveSmallIntegerField(_("M score"), null=True, blank=True)
+    rfm_group = models.CharField(
+        _("RFM group"), max_length=24, choices=RfmGroup.choices, blank=True, default=""
+    )
+    rfm_at = models.DateTimeField(_("RFM computed"), null=True, blank=True)
+    is_super_user = models.BooleanField(_("super user"), default=False)
+
     # Consent (PIPL): None means never asked.
     consent_sms = models.BooleanField(_("SMS consent"), null=True, blank=True)
     consent_email = models.BooleanField(_("e-mail consent"), null=True, blank=True)
@@ -101,6 +130,8 @@ class Customer(models.Model):
             models.Index(fields=["first_channel", "-id"], name="customer_channel_idx"),
             models.Index(fields=["stage", "-id"], name="customer_stage_idx"),
             models.Index(fields=["phone_tail"], name="customer_phone_tail_idx"),
+            models.Index(fields=["rfm_group"], name="customer_rfm_group_idx"),
+            models.Index(fields=["rfm_r", "rfm_f"], name="customer_rfm_rf_idx"),
             models.Index(
                 fields=["name"], name="customer_name_idx", opclasses=["varchar_pattern_ops"]
             ),

@@ -1,0 +1,133 @@
+"""Set-based recomputation of RFM scores and lifecycle stages (docs/rfm.md)."""
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from siyu.customers.models import Customer
+from siyu.segments import lifecycle, rfm
+from siyu.segments.models import RfmScheme, StageChange
+
+
+@dataclass(frozen=True)
+class RfmSummary:
+    as_of: datetime
+    mode: str
+    written: int  # customers scored or reset
+    groups: dict[str, int] = field(default_factory=dict)  # live customers per named group
+    super_users: int = 0
+    seconds: float = 0.0
+
+    @property
+    def scored(self) -> int:
+        return sum(self.groups.values())
+
+
+def rfm_scheme_current() -> RfmScheme:
+    """The brand's scheme (the first row), or quintiles when none is saved."""
+    return RfmScheme.objects.order_by("id").first() or RfmScheme()
+
+
+def _db_time(value: datetime):
+    # SQLite stores naive UTC text; raw SQL needs the value the ORM would bind.
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def _execute(sql: rfm.Sql) -> int:
+    params = [_db_time(p) if isinstance(p, datetime) else p for p in sql.params]
+    with connection.cursor() as cursor:
+        cursor.execute(sql.text, params)
+        return cursor.rowcount
+
+
+@transaction.atomic
+def rfm_recompute(*, as_of: datetime | None = None) -> RfmSummary:
+    """Score every live customer with paid orders, reset the others, flag the super users.
+
+    A few statements over the whole base, no loop over customers; re-running gives the same
+    result. Raises ValidationError when the saved scheme has malformed thresholds.
+    """
+    started = time.perf_counter()
+    as_of = as_of or timezone.now()
+    scheme = rfm_scheme_current()
+    scheme.clean()
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {rfm.SCORED}")
+    _execute(
+        rfm.rfm_scored_sql(
+            connection.vendor,
+            as_of=as_of,
+            window_start=as_of - timedelta(days=settings.SIYU_RFM_WINDOW_DAYS),
+            scheme=scheme,
+        )
+    )
+    if connection.vendor == "postgresql":
+        _execute(rfm.Sql(f"ANALYZE {rfm.SCORED}", []))  # temp tables get no statistics
+    written = sum(_execute(sql) for sql in rfm.rfm_write_sql(as_of=as_of))
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE {rfm.SCORED}")
+    for sql in rfm.super_user_update_sql(share_percent=settings.SIYU_SUPER_USER_SHARE):
+        _execute(sql)
+    groups = dict(
+        Customer.objects.live()
+        .exclude(rfm_group="")
+        .values_list("rfm_group")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    super_users = Customer.objects.live().filter(is_super_user=True).count()
+    return RfmSummary(
+        as_of=as_of,
+        mode=scheme.mode,
+        written=written,
+        groups=groups,
+        super_users=super_users,
+        seconds=time.perf_counter() - started,
+    )
+
+
+@transaction.atomic
+def stages_recompute(*, as_of: datetime | None = None) -> dict[tuple[str, str], int]:
+    """Move live customers to their computed lifecycle stage, recording each transition.
+
+    Returns the number of customers per (from_stage, to_stage); re-running with the same data
+    changes nothing and returns {}.
+    """
+    as_of = as_of or timezone.now()
+    table = connection.ops.quote_name(StageChange._meta.db_table)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # Two runs at once would each take the other's new rows for its own.
+            cursor.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
+        cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}")
+        (last_id,) = cursor.fetchone()
+    inserted = _execute(
+        lifecycle.stage_insert_sql(
+            as_of=as_of,
+            engaged_since=as_of - timedelta(days=settings.SIYU_ENGAGED_DAYS),
+            at_risk_before=as_of - timedelta(days=settings.SIYU_AT_RISK_DAYS),
+            lost_before=as_of - timedelta(days=settings.SIYU_LOST_DAYS),
+        )
+    )
+    if not inserted:
+        return {}
+    customer = connection.ops.quote_name(Customer._meta.db_table)
+    _execute(
+        rfm.Sql(
+            f"UPDATE {customer} SET stage = sc.to_stage, updated_at = %s "
+            f"FROM {table} sc WHERE sc.id > %s AND {customer}.id = sc.customer_id",
+            [timezone.now(), last_id],
+        )
+    )
+    rows = (
+        StageChange.objects.filter(id__gt=last_id)
+        .values_list("from_stage", "to_stage")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return {(from_stage, to_stage): n for from_stage, to_stage, n in rows}

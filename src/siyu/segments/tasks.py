@@ -1,0 +1,33 @@
+"""Daily recomputation of RFM and lifecycle stages, and on-demand runs.
+
+Huey's clock is UTC: 19:30 UTC is 03:30 in China, when the console is quiet.
+"""
+
+from huey import crontab
+from huey.contrib.djhuey import db_periodic_task, db_task, lock_task
+
+from siyu.segments.services import rfm_recompute, stages_recompute
+
+
+@db_periodic_task(crontab(hour="19", minute="30"))
+@lock_task("segments-rfm")
+def rfm_recompute_daily() -> None:
+    rfm_recompute()
+
+
+@db_periodic_task(crontab(hour="19", minute="45"))
+@lock_task("segments-stages")
+def stages_recompute_daily() -> None:
+    stages_recompute()
+
+
+@db_task()
+@lock_task("segments-rfm")
+def rfm_recompute_task() -> dict[str, int]:
+    return rfm_recompute().groups
+
+
+@db_task()
+@lock_task("segments-stages")
+def stages_recompute_task() -> int:
+    return sum(stages_recompute().values())
