@@ -34,6 +34,7 @@ from siyu.demo.people import (
     person_name,
 )
 from siyu.org.models import Staff, Store, Team
+from siyu.segments.services import rfm_recompute, stages_recompute
 
 Step = Callable[[SeedContext], None]
 HQ_TEAM = "总部私域运营组"
@@ -216,7 +217,20 @@ def seed_merges(ctx: SeedContext) -> None:
         ctx.progress.advance(1)
 
 
-STEPS: list[Step] = [seed_org, seed_channels, seed_customers, seed_merges, seed_orders]
+def seed_layers(ctx: SeedContext) -> None:
+    """RFM scores, super users and lifecycle stages, computed from the orders as the worker does."""
+    ctx.progress.begin("layers", 2)
+    ctx.counts["rfm scored"] = rfm_recompute(as_of=ctx.now).scored
+    ctx.progress.advance(1)
+    ctx.counts["stage changes"] = sum(stages_recompute(as_of=ctx.now).values())
+    ctx.progress.advance(1)
+
+
+STEPS: list[Step] = [
+    seed_org, seed_channels, seed_customers, seed_merges, seed_orders, seed_layers
+]  # fmt: skip
+# Steps that need the orders; `orders=False` leaves them out.
+ORDER_STEPS = (seed_orders, seed_layers)
 
 
 def seed_clock(today: date | None = None) -> datetime:
@@ -262,6 +276,6 @@ def demo_seed(
     )
     with transaction.atomic():
         for step in STEPS:
-            if orders or step is not seed_orders:
+            if orders or step not in ORDER_STEPS:
                 step(ctx)
     return ctx

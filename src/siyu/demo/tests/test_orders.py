@@ -8,11 +8,13 @@ from django.db.models import Count, F
 
 from siyu.commerce.models import Order
 from siyu.customers.models import Customer, Identity, MergeRecord
+from siyu.demo import services
 from siyu.demo.context import SeedContext
 from siyu.demo.orders import EXPORTS, Buyer, buyer_orders, platform_buyers, seed_orders
-from siyu.demo.services import demo_seed
+from siyu.demo.services import demo_seed, seed_layers
 from siyu.imports.models import ImportJob
 from siyu.imports.presets import detect
+from siyu.segments.models import StageChange
 
 NOW = datetime(2025, 6, 30, 12, 0, tzinfo=UTC)
 TODAY = date(2025, 6, 30)
@@ -102,8 +104,20 @@ def test_each_export_header_is_recognised_as_its_platform():
 
 
 @pytest.fixture
-def seeded(db) -> SeedContext:
+def seeded(db, monkeypatch) -> SeedContext:
+    # The orders are checked as the order step wrote them, before layering recomputes stages
+    # (the generator draws each buyer's orders from the stage the seed gave them).
+    monkeypatch.setattr(services, "STEPS", [s for s in services.STEPS if s is not seed_layers])
     return demo_seed(customers=300, today=TODAY)
+
+
+def test_the_demo_layers_customers_from_their_orders(db):
+    # given a seeded demo brand
+    ctx = demo_seed(customers=300, today=TODAY)
+    # then RFM groups, super users and recorded stage changes follow from the imported orders
+    assert ctx.counts["rfm scored"] == Customer.objects.exclude(rfm_group="").count() > 0
+    assert Customer.objects.filter(is_super_user=True).exists()
+    assert StageChange.objects.count() == ctx.counts["stage changes"] > 0
 
 
 def test_orders_are_imported_onto_the_customers_whose_buyer_ids_they_carry(seeded):
