@@ -80,10 +80,20 @@ def test_profile_shows_the_four_dimensions(org, login):
         stage="member",
         consent_sms=True,
         consent_email=False,
+        rfm_group="champions",
+        rfm_r=5,
+        rfm_f=4,
+        rfm_m=5,
+        rfm_frequency=3,
+        rfm_monetary=1299,
+        is_super_user=True,
     )
     response = login(org.staff_a).get(detail(customer))
     content = response.content.decode()
-    for text in ("基础属性", "偏好", "行为", "商业价值", "女", "浙江 杭州", "小红书", "会员"):
+    for text in (
+        *("基础属性", "偏好", "行为", "商业价值", "女", "浙江 杭州", "小红书", "会员"),
+        *("重要价值客户", "R5 F4 M5", "超级用户", "¥1299.00 · 3 单"),
+    ):
         assert text in content, text
     assert "已同意" in content and "已拒绝" in content
 
