@@ -1,5 +1,6 @@
 from itertools import pairwise
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -67,3 +68,32 @@ class StageChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_id}: {self.from_stage}→{self.to_stage}"
+
+
+class Segment(models.Model):
+    """A saved customer segment: a definition in the segment language (siyu.segments.dsl)."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    definition = models.JSONField(_("definition"))
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("segment")
+        verbose_name_plural = _("segments")
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        # Imported here: the compiler imports rfm, which imports this module.
+        from siyu.segments.dsl import SegmentError, validate_definition
+
+        try:
+            validate_definition(self.definition)
+        except SegmentError as error:
+            raise ValidationError({"definition": error.message}) from None
