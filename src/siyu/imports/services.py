@@ -24,6 +24,7 @@ from siyu.imports.loader import Counts, chunked, load_orders, resolve_rows
 from siyu.imports.models import ImportedRange, ImportJob, ImportRowError, SavedMapping
 from siyu.imports.readers import open_table
 from siyu.imports.reports import write_error_report
+from siyu.imports.rows import RowError
 
 CHUNK_ROWS = 10_000
 PREVIEW_ROWS = 20
@@ -211,16 +212,9 @@ def _process(job: ImportJob, *, start_after: int, progress: Progress | None):
             yield chunk, counts, failed
 
 
-@dataclass
-class _Error:
-    column: str
-    reason: str
-    value: str
-
-
-def _no_identity(row) -> _Error:
-    shown = row.phone_display or ""
-    return _Error("", "no identifier to recognise this person by (masked phone only)", shown)
+def _no_identity(row) -> RowError:
+    reason = "no identifier to recognise this person by (masked phone only)"
+    return RowError(row.row, "", reason, row.phone_display or "")
 
 
 def import_job_report(*, job: ImportJob, fmt: str = "csv") -> str:
@@ -229,7 +223,7 @@ def import_job_report(*, job: ImportJob, fmt: str = "csv") -> str:
         header = table.header
     path = Path(job.file).with_suffix(f".errors.{fmt}")
     failed = (
-        _Parsed(e.row, e.values, [_Error(**x) for x in e.errors])
+        _Parsed(e.row, e.values, [RowError(e.row, **x) for x in e.errors])
         for e in job.row_errors.order_by("row").iterator(chunk_size=2000)
     )
     write_error_report(path, header, failed, fmt=fmt)
@@ -283,9 +277,11 @@ def _sha256(path: Path) -> str:
 def rows_estimate(job: ImportJob) -> int:
     """About how many data rows the file holds, for progress and ETA; cheap, not exact."""
     path = Path(job.file)
-    if path.suffix.lower() == ".xlsx":
-        with open_table(path, sheet=job.sheet or None) as table:
-            return max(getattr(table, "max_row", 0) - 1, 0)
+    with path.open("rb") as f:
+        if f.read(4) == b"PK\x03\x04":
+            # XLSX: exporters write wrong sheet dimensions, so there is no cheap count; progress
+            # then shows rows done without a total.
+            return 0
     lines = 0
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

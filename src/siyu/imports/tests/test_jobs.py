@@ -58,7 +58,7 @@ def test_a_member_list_loads_new_people_and_reports_what_it_could_not(tmall, mem
 
     assert job.state == ImportJob.State.DONE
     assert (job.created, job.matched, job.invalid, job.skipped) == (3, 1, 1, 1)
-    assert job.preset == "member_list"
+    assert (job.preset, job.rows_total, job.rows_read) == ("member_list", 6, 6)
     li = Customer.objects.get(phone="+8613800000002")
     assert (li.name, li.gender, str(li.birthday), li.city) == ("李娜", "f", "1991-02-03", "上海")
     assert (li.name_pinyin, li.first_channel) == ("lina", tmall)
