@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "siyu.org",
     "siyu.customers",
     "siyu.commerce",
+    "siyu.events",
     "siyu.tags",
     "siyu.segments",
     "siyu.imports",

@@ -97,3 +97,95 @@ class Segment(models.Model):
             validate_definition(self.definition)
         except SegmentError as error:
             raise ValidationError({"definition": error.message}) from None
+
+
+class SegmentSnapshot(models.Model):
+    """The members of a segment frozen at one moment, e.g. when a broadcast starts.
+
+    The definition is copied, so the snapshot stays readable after the segment changes.
+    """
+
+    segment = models.ForeignKey(
+        Segment, null=True, blank=True, on_delete=models.SET_NULL, related_name="snapshots"
+    )
+    name = models.CharField(_("name"), max_length=150)
+    definition = models.JSONField(_("definition"))
+    size = models.IntegerField(_("members"), default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("segment snapshot")
+        verbose_name_plural = _("segment snapshots")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SnapshotMember(models.Model):
+    snapshot = models.ForeignKey(SegmentSnapshot, on_delete=models.CASCADE, related_name="members")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["snapshot", "customer"], name="snapshot_member_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.snapshot_id}: {self.customer_id}"
+
+
+class ClvFit(models.Model):
+    """One fit of the BG/NBD and Gamma-Gamma models over the customer base (siyu.segments.clv)."""
+
+    as_of = models.DateTimeField(_("as of"))
+    # {"bgnbd": {"r", "alpha", "a", "b"}, "gamma_gamma": {"p", "q", "v"}}
+    params = models.JSONField(_("parameters"), default=dict)
+    log_likelihood = models.FloatField(_("log-likelihood"), null=True)
+    customers = models.IntegerField(_("customers"), default=0)
+    triples = models.IntegerField(_("distinct (frequency, recency, T)"), default=0)
+    # Calibration/holdout comparison: {"calibration_end", "holdout_days", "rows": [...]}
+    holdout = models.JSONField(_("holdout check"), default=dict, blank=True)
+    seconds = models.FloatField(_("seconds"), default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        get_latest_by = "created_at"
+        verbose_name = _("lifetime value fit")
+        verbose_name_plural = _("lifetime value fits")
+
+    def __str__(self) -> str:
+        return f"CLV fit {self.as_of:%Y-%m-%d}"
+
+
+class CustomerClv(models.Model):
+    """Predicted lifetime value of one buyer from the latest ClvFit.
+
+    A narrow table of its own: every buyer's values change daily, and rewriting the wide,
+    heavily indexed customer row for each of them would dominate the recompute.
+    """
+
+    customer = models.OneToOneField(
+        Customer, primary_key=True, on_delete=models.CASCADE, related_name="clv"
+    )
+    p_alive = models.FloatField(_("P(alive)"))
+    purchases_90 = models.FloatField(_("expected purchases, next 90 days"))
+    purchases_365 = models.FloatField(_("expected purchases, next 365 days"))
+    value_365 = models.DecimalField(
+        _("expected value, next 365 days"), max_digits=14, decimal_places=2
+    )
+
+    class Meta:
+        verbose_name = _("customer lifetime value")
+        verbose_name_plural = _("customer lifetime values")
+        indexes = [
+            models.Index(fields=["value_365"], name="clv_value_idx"),
+            models.Index(fields=["p_alive"], name="clv_p_alive_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}: ¥{self.value_365}"

@@ -1,17 +1,18 @@
 """Set-based recomputation of RFM scores and lifecycle stages (docs/rfm.md)."""
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count
+from django.db.models import Count, Min
 from django.utils import timezone
 
 from siyu.customers.models import Customer
 from siyu.segments import lifecycle, rfm
-from siyu.segments.models import RfmScheme, StageChange
+from siyu.segments.models import CustomerClv, RfmScheme, SnapshotMember, StageChange
 
 
 @dataclass(frozen=True)
@@ -131,3 +132,24 @@ def stages_recompute(*, as_of: datetime | None = None) -> dict[tuple[str, str], 
         .order_by()
     )
     return {(from_stage, to_stage): n for from_stage, to_stage, n in rows}
+
+
+def merge_snapshot_members(survivor_id: int, absorbed_ids: Sequence[int]) -> None:
+    """Before a merge: a snapshot keeps the survivor once, however many of them it held."""
+    held = SnapshotMember.objects.filter(customer_id=survivor_id).values("snapshot_id")
+    SnapshotMember.objects.filter(customer_id__in=absorbed_ids, snapshot_id__in=held).delete()
+    duplicates = (
+        SnapshotMember.objects.filter(customer_id__in=absorbed_ids)
+        .values("snapshot_id")
+        .annotate(first=Min("id"), n=Count("id"))
+        .filter(n__gt=1)
+    )
+    for row in duplicates:
+        SnapshotMember.objects.filter(
+            snapshot_id=row["snapshot_id"], customer_id__in=absorbed_ids
+        ).exclude(id=row["first"]).delete()
+
+
+def merge_customer_clv(survivor_id: int, absorbed_ids: Sequence[int]) -> None:
+    """Before a merge: absorbed customers' predictions go; the next fit scores the survivor."""
+    CustomerClv.objects.filter(customer_id__in=absorbed_ids).delete()

@@ -1,0 +1,51 @@
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from siyu.customers.models import Customer
+
+
+class EventType(models.Model):
+    """A known kind of behaviour event: its label and what its properties mean.
+
+    Events of unknown types are kept too; they show up here unlabelled for an admin to name.
+    """
+
+    name = models.SlugField(_("name"), max_length=60, unique=True)
+    label = models.CharField(_("label"), max_length=100, blank=True)
+    description = models.TextField(_("description"), blank=True)
+    # {"property name": "what it means"}, shown next to the segment builder's property filters
+    properties = models.JSONField(_("properties"), default=dict, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("event type")
+        verbose_name_plural = _("event types")
+
+    def __str__(self) -> str:
+        return self.label or self.name
+
+
+class Event(models.Model):
+    """Something a customer did at a touchpoint: viewed a material, joined a group, checked in."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="events")
+    type = models.SlugField(_("type"), max_length=60)
+    occurred_at = models.DateTimeField(_("occurred at"))
+    properties = models.JSONField(_("properties"), default=dict, blank=True)
+    source = models.CharField(_("source"), max_length=40, blank=True)
+    # A sender's key for exactly-once ingestion; a repeated key is ignored.
+    idempotency_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("event")
+        verbose_name_plural = _("events")
+        indexes = [
+            models.Index(
+                fields=["customer", "type", "occurred_at"], name="event_customer_type_idx"
+            ),
+            models.Index(fields=["type", "occurred_at"], name="event_type_at_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} @ {self.occurred_at:%Y-%m-%d %H:%M}"
