@@ -7,6 +7,7 @@ urlpatterns = [
     path("customers/", include("siyu.customers.urls")),
     path("imports/", include("siyu.imports.urls")),
     path("tags/", include("siyu.tags.urls")),
+    path("segments/", include("siyu.segments.urls")),
     path("audit/", include("siyu.core.urls")),
     path("org/", include("siyu.org.urls")),
     path("", include("siyu.console.urls")),
