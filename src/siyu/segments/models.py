@@ -74,6 +74,7 @@ class Segment(models.Model):
     """A saved customer segment: a definition in the segment language (siyu.segments.dsl)."""
 
     name = models.CharField(_("name"), max_length=100, unique=True)
+    description = models.CharField(_("description"), max_length=300, blank=True)
     definition = models.JSONField(_("definition"))
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
