@@ -31,6 +31,7 @@ class ImportJob(models.Model):
     class Kind(models.TextChoices):
         CUSTOMERS = "customer", _("customers")
         ORDERS = "order", _("orders")
+        TAGS = "tag", _("tags")
 
     class State(models.TextChoices):
         UPLOADED = "uploaded", _("uploaded")
@@ -42,7 +43,10 @@ class ImportJob(models.Model):
         ROLLED_BACK = "rolled_back", _("rolled back")
 
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
-    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="+")
+    # A tags file only labels existing customers, so it need not name a source.
+    channel = models.ForeignKey(
+        Channel, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     file = models.CharField(_("file"), max_length=500)
     original_name = models.CharField(_("file name"), max_length=255)
     file_sha256 = models.CharField(max_length=64, db_index=True)
@@ -50,6 +54,9 @@ class ImportJob(models.Model):
     sheet = models.CharField(_("sheet"), max_length=100, blank=True)
     preset = models.CharField(_("preset"), max_length=64, blank=True)
     columns = models.JSONField(_("column mapping"), default=dict, blank=True)
+    tag = models.CharField(
+        _("tag for every row"), max_length=101, blank=True, help_text=_("tags imports: group:tag")
+    )
     state = models.CharField(max_length=16, choices=State.choices, default=State.UPLOADED)
     message = models.TextField(_("message"), blank=True)
 
@@ -90,6 +97,11 @@ class ImportJob(models.Model):
             "invalid": self.invalid,
             "skipped": self.skipped,
         }
+
+    @property
+    def failed_rows(self) -> int:
+        """Rows in the error report: a tags job's skipped rows only had their tags already."""
+        return self.invalid + (0 if self.kind == self.Kind.TAGS else self.skipped)
 
 
 class ImportRowError(models.Model):
