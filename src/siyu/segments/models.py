@@ -190,3 +190,23 @@ class CustomerClv(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_id}: ¥{self.value_365}"
+
+
+class LayerRecompute(models.Model):
+    """One finished recomputation of RFM scores or lifecycle stages, for "last computed" notes."""
+
+    class Kind(models.TextChoices):
+        RFM = "rfm", _("RFM")
+        STAGES = "stages", _("lifecycle stages")
+
+    kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices)
+    as_of = models.DateTimeField(_("as of"))
+    finished_at = models.DateTimeField(_("finished"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("layer recomputation")
+        verbose_name_plural = _("layer recomputations")
+        indexes = [models.Index(fields=["kind", "-finished_at"], name="layerrecompute_kind_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.as_of:%Y-%m-%d %H:%M}"

@@ -12,7 +12,13 @@ from django.utils import timezone
 
 from siyu.customers.models import Customer
 from siyu.segments import lifecycle, rfm
-from siyu.segments.models import CustomerClv, RfmScheme, SnapshotMember, StageChange
+from siyu.segments.models import (
+    CustomerClv,
+    LayerRecompute,
+    RfmScheme,
+    SnapshotMember,
+    StageChange,
+)
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,7 @@ def rfm_recompute(*, as_of: datetime | None = None) -> RfmSummary:
         .order_by()
     )
     super_users = Customer.objects.live().filter(is_super_user=True).count()
+    LayerRecompute.objects.create(kind=LayerRecompute.Kind.RFM, as_of=as_of)
     return RfmSummary(
         as_of=as_of,
         mode=scheme.mode,
@@ -100,6 +107,7 @@ def stages_recompute(*, as_of: datetime | None = None) -> dict[tuple[str, str], 
     changes nothing and returns {}.
     """
     as_of = as_of or timezone.now()
+    LayerRecompute.objects.create(kind=LayerRecompute.Kind.STAGES, as_of=as_of)
     table = connection.ops.quote_name(StageChange._meta.db_table)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":

@@ -37,6 +37,12 @@ class Tag(models.Model):
     colour = models.CharField(_("colour"), max_length=7, default="#1677ff")
     description = models.CharField(_("description"), max_length=200, blank=True)
     order = models.PositiveIntegerField(_("sort order"), default=0)
+    # A rule tag: its members are the customers matching this segment definition
+    # (siyu.segments.dsl), kept in step by tags.services.rule_tag_refresh; null for manual tags.
+    rule = models.JSONField(_("rule"), null=True, blank=True)
+    refreshed_at = models.DateTimeField(_("last refreshed"), null=True, blank=True)
+    last_added = models.PositiveIntegerField(_("added at the last refresh"), default=0)
+    last_removed = models.PositiveIntegerField(_("removed at the last refresh"), default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -49,6 +55,10 @@ class Tag(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_rule(self) -> bool:
+        return self.rule is not None
 
 
 class Source(models.TextChoices):
