@@ -66,6 +66,10 @@ class CustomerFilters:
     owner_id: int | None = None
     channel_id: int | None = None
     stage: str = ""
+    rfm_r: int | None = None
+    rfm_f: int | None = None
+    rfm_group: str = ""
+    is_super_user: bool | None = None
 
 
 def customer_search(viewer: Viewer, filters: CustomerFilters) -> QuerySet[Customer]:
@@ -83,6 +87,14 @@ def customer_search(viewer: Viewer, filters: CustomerFilters) -> QuerySet[Custom
         qs = qs.filter(first_channel_id=filters.channel_id)
     if filters.stage:
         qs = qs.filter(stage=filters.stage)
+    if filters.rfm_r:
+        qs = qs.filter(rfm_r=filters.rfm_r)
+    if filters.rfm_f:
+        qs = qs.filter(rfm_f=filters.rfm_f)
+    if filters.rfm_group:
+        qs = qs.filter(rfm_group=filters.rfm_group)
+    if filters.is_super_user is not None:
+        qs = qs.filter(is_super_user=filters.is_super_user)
     text = filters.q.strip()
     if text:
         if len(text) > MAX_QUERY_LENGTH:

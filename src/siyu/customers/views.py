@@ -31,6 +31,8 @@ from siyu.customers.selectors import (
 from siyu.customers.services import identity_reveal
 from siyu.org.selectors import staff_visible_to, stores_visible_to, viewer_for
 
+SCORES = [("", "—"), *((str(n), str(n)) for n in range(5, 0, -1))]
+
 
 def _id_field(label, empty_label) -> forms.TypedChoiceField:
     return forms.TypedChoiceField(
@@ -57,6 +59,24 @@ class CustomerFilterForm(forms.Form):
         required=False,
         choices=[("", _("All stages")), *Customer.Stage.choices],
     )
+    rfm_r = forms.TypedChoiceField(
+        label=_("R score"), required=False, coerce=int, empty_value=None, choices=SCORES
+    )
+    rfm_f = forms.TypedChoiceField(
+        label=_("F score"), required=False, coerce=int, empty_value=None, choices=SCORES
+    )
+    rfm_group = forms.ChoiceField(
+        label=_("RFM group"),
+        required=False,
+        choices=[("", _("All RFM groups")), *Customer.RfmGroup.choices[1:]],  # [0]: no group
+    )
+    is_super_user = forms.TypedChoiceField(
+        label=_("Super user"),
+        required=False,
+        coerce=lambda value: value == "1",
+        empty_value=None,
+        choices=[("", _("Anyone")), ("1", _("Super users")), ("0", _("Not super users"))],
+    )
     after = forms.IntegerField(
         label=_("Page link"), required=False, min_value=1, widget=forms.HiddenInput
     )
@@ -73,6 +93,21 @@ class CustomerFilterForm(forms.Form):
         }
         for name, choices in options.items():
             self.fields[name].choices = [*self.fields[name].choices, *choices]
+
+
+def customer_filters(data: dict) -> CustomerFilters:
+    """The selector's filters from a CustomerFilterForm's cleaned data."""
+    return CustomerFilters(
+        q=data.get("q", ""),
+        store_id=data.get("store"),
+        owner_id=data.get("owner"),
+        channel_id=data.get("channel"),
+        stage=data.get("stage", ""),
+        rfm_r=data.get("rfm_r"),
+        rfm_f=data.get("rfm_f"),
+        rfm_group=data.get("rfm_group", ""),
+        is_super_user=data.get("is_super_user"),
+    )
 
 
 def staff_label(staff) -> str:
@@ -96,13 +131,7 @@ def customer_list(request):
     data = form.cleaned_data
     page, error = None, ""
     if "q" not in form.errors:
-        filters = CustomerFilters(
-            q=data.get("q", ""),
-            store_id=data.get("store"),
-            owner_id=data.get("owner"),
-            channel_id=data.get("channel"),
-            stage=data.get("stage", ""),
-        )
+        filters = customer_filters(data)
         try:
             page = keyset_page(
                 customer_search(viewer, filters),

@@ -11,8 +11,8 @@ from django.views.decorators.http import require_POST
 from siyu.console.access import ANY_ROLE, LEADS, role_required
 from siyu.console.htmx import is_htmx_partial
 from siyu.core.errors import DomainError
-from siyu.customers.selectors import CustomerFilters, channel_list, customer_get, customer_search
-from siyu.customers.views import CustomerFilterForm
+from siyu.customers.selectors import channel_list, customer_get, customer_search
+from siyu.customers.views import CustomerFilterForm, customer_filters
 from siyu.org.selectors import staff_visible_to, stores_visible_to, viewer_for
 from siyu.tags.forms import BulkTagForm, TagForm, TagGroupForm, TagPickForm
 from siyu.tags.models import Source
@@ -170,14 +170,7 @@ def bulk_tag(request):
     if not filters_form.is_valid():
         context["error"] = _("The customer filters were not understood; go back to the list.")
         return TemplateResponse(request, "tags/bulk.html", context, status=400)
-    data = filters_form.cleaned_data
-    filters = CustomerFilters(
-        q=data.get("q", ""),
-        store_id=data.get("store"),
-        owner_id=data.get("owner"),
-        channel_id=data.get("channel"),
-        stage=data.get("stage", ""),
-    )
+    filters = customer_filters(filters_form.cleaned_data)
     try:
         selection = customer_search(viewer, filters).order_by()
         if request.method == "POST":

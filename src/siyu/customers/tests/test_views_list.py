@@ -275,3 +275,32 @@ def test_query_count_does_not_grow_with_the_pool(org, login, who, params):
     large = _queries(client, params)
     # then the page costs the same number of queries
     assert large == small
+
+
+def test_filters_by_rfm_scores_group_and_super_user(org, pool, login):
+    # given scored customers (the layer pages link here with these filters)
+    Customer.objects.filter(pk=pool["a"].pk).update(
+        rfm_r=5, rfm_f=3, rfm_group="potential_loyalists", is_super_user=True
+    )
+    Customer.objects.filter(pk=pool["a2"].pk).update(rfm_r=5, rfm_f=1, rfm_group="new_customers")
+    Customer.objects.filter(pk=pool["b"].pk).update(rfm_r=2, rfm_f=3, rfm_group="at_risk")
+    client = login(org.admin)
+    # then each filter narrows the list, and they combine
+    assert names(client.get(URL, {"rfm_r": 5})) == {"王小明", "李四"}
+    assert names(client.get(URL, {"rfm_r": 5, "rfm_f": 3})) == {"王小明"}
+    assert names(client.get(URL, {"rfm_f": 3})) == {"王小明", "赵六"}
+    assert names(client.get(URL, {"rfm_group": "at_risk"})) == {"赵六"}
+    assert names(client.get(URL, {"is_super_user": "1"})) == {"王小明"}
+    assert names(client.get(URL, {"is_super_user": "0"})) == {"李四", "赵六"}
+    # and a manager's filtered list stays in their store
+    assert names(login(org.manager_b).get(URL, {"rfm_f": 3})) == {"赵六"}
+
+
+@pytest.mark.parametrize(
+    "params", [{"rfm_r": "6"}, {"rfm_f": "x"}, {"rfm_group": "nonsense"}, {"is_super_user": "2"}]
+)
+def test_bad_rfm_filters_are_reported_and_left_out(org, pool, login, params):
+    response = login(org.admin).get(URL, params)
+    assert response.status_code == 200
+    assert "alert-error" in response.content.decode()
+    assert names(response) == {"王小明", "李四", "赵六"}
