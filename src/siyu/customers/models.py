@@ -94,7 +94,9 @@ class Customer(models.Model):
     )
 
     # RFM, written set-based by siyu.segments.rfm.rfm_recompute (docs/rfm.md).
-    rfm_recency_days = models.IntegerField(_("days since last purchase"), null=True, blank=True)
+    # The last paid order, not "days since": recency moves every day for everyone, and writing
+    # it back daily would rewrite every buyer's row. Scores use the days as of the recompute.
+    rfm_last_paid_at = models.DateTimeField(_("last paid order"), null=True, blank=True)
     rfm_frequency = models.IntegerField(_("paid orders in the RFM window"), default=0)
     rfm_monetary = models.DecimalField(
         _("paid amount in the RFM window"), max_digits=14, decimal_places=2, default=0
@@ -105,7 +107,6 @@ class Customer(models.Model):
     rfm_group = models.CharField(
         _("RFM group"), max_length=24, choices=RfmGroup.choices, blank=True, default=""
     )
-    rfm_at = models.DateTimeField(_("RFM computed"), null=True, blank=True)
     is_super_user = models.BooleanField(_("super user"), default=False)
 
     # Consent (PIPL): None means never asked.

@@ -5,7 +5,9 @@ Definitions (docs/rfm.md has the same, for people who do not read code):
 * A **paid order** has status paid, shipped, completed or partially_refunded, is not refunded
   in full (refund_amount < amount, or no refund at all), and has a paid time: ``paid_at``, or
   ``placed_at`` when the platform exported none. Orders paid after ``as_of`` are ignored.
-* **Recency** – whole days (24 h) from the last paid order to ``as_of``.
+* **Recency** – whole days (24 h) from the last paid order to ``as_of``. The customer row keeps
+  the time of that order (``rfm_last_paid_at``), not the days, so that a daily recompute
+  rewrites only the customers whose values or scores changed.
 * **Frequency** – paid orders in the window ``[as_of - SIYU_RFM_WINDOW_DAYS, as_of]``; the edge
   is inclusive: an order paid exactly ``SIYU_RFM_WINDOW_DAYS`` days ago counts.
 * **Monetary** – the amount of those orders net of their refunds.
@@ -161,6 +163,7 @@ def rfm_scored_sql(
 CREATE TEMPORARY TABLE {SCORED} AS
 WITH paid AS (
     SELECT o.customer_id AS customer_id,
+           MAX({paid_time}) AS last_paid,
            {recency} AS days,
            SUM(CASE WHEN {paid_time} >= %s THEN 1 ELSE 0 END) AS n,
            {monetary} AS money
@@ -170,7 +173,7 @@ WITH paid AS (
     GROUP BY o.customer_id
 ),
 scored AS (
-    SELECT customer_id, days, n, money,
+    SELECT customer_id, last_paid, days, n, money,
            {scores[0].text} AS r, {scores[1].text} AS f, {scores[2].text} AS m
     FROM paid
 )
@@ -188,28 +191,41 @@ SELECT scored.*, {_group_case_sql()} AS grp FROM scored
     return Sql(text, params)
 
 
-def rfm_write_sql(*, as_of: datetime) -> list[Sql]:
-    """Write the scored values back, then reset everyone scored before who is not any more."""
+def rfm_write_sql(vendor: str) -> list[Sql]:
+    """Write the scored values back, then reset everyone scored before who is not any more.
+
+    Only rows whose values differ are written: on a quiet day most buyers keep their scores,
+    and rewriting the wide, heavily indexed customer row of each would dominate the run.
+    """
     customer = Customer._meta.db_table
+    distinct = "IS DISTINCT FROM" if vendor == "postgresql" else "IS NOT"
+    pairs = (
+        ("rfm_last_paid_at", "last_paid"),
+        ("rfm_frequency", "n"),
+        ("rfm_monetary", "money"),
+        ("rfm_r", "r"),
+        ("rfm_f", "f"),
+        ("rfm_m", "m"),
+        ("rfm_group", "grp"),
+    )
+    sets = ", ".join(f"{column} = s.{value}" for column, value in pairs)
+    changed = " OR ".join(f"{customer}.{column} {distinct} s.{value}" for column, value in pairs)
     return [
         Sql(
-            f"""
-UPDATE {customer} SET
-    rfm_recency_days = s.days, rfm_frequency = s.n, rfm_monetary = s.money,
-    rfm_r = s.r, rfm_f = s.f, rfm_m = s.m, rfm_group = s.grp, rfm_at = %s
-FROM {SCORED} s WHERE {customer}.id = s.customer_id
-""",
-            [as_of],
+            f"UPDATE {customer} SET {sets} "
+            f"FROM {SCORED} s WHERE {customer}.id = s.customer_id AND ({changed})",
+            [],
         ),
+        # Every scored customer has an R score, so it marks who was scored before.
         Sql(
             f"""
 UPDATE {customer} SET
-    rfm_recency_days = NULL, rfm_frequency = 0, rfm_monetary = 0,
-    rfm_r = NULL, rfm_f = NULL, rfm_m = NULL, rfm_group = '', rfm_at = %s
-WHERE rfm_recency_days IS NOT NULL
+    rfm_last_paid_at = NULL, rfm_frequency = 0, rfm_monetary = 0,
+    rfm_r = NULL, rfm_f = NULL, rfm_m = NULL, rfm_group = ''
+WHERE rfm_r IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM {SCORED} s WHERE s.customer_id = {customer}.id)
 """,
-            [as_of],
+            [],
         ),
     ]
 
@@ -234,9 +250,13 @@ def super_user_update_sql(*, share_percent: int) -> list[Sql]:
     ]
 
 
-def cumulative_sql() -> str:
-    """Live customers with monetary value, biggest first: cents, running sums, rank, count."""
+def cumulative_sql(scope: str = "") -> str:
+    """Live customers with monetary value, biggest first: cents, running sums, rank, count.
+
+    `scope`, if given, is SQL selecting the customer ids to keep (its parameters go first).
+    """
     customer = Customer._meta.db_table
+    where = f"AND id IN ({scope})" if scope else ""
     return f"""
 SELECT id, cents,
        SUM(cents) OVER (ORDER BY cents DESC, id ROWS UNBOUNDED PRECEDING) - cents AS prev_cents,
@@ -244,7 +264,7 @@ SELECT id, cents,
        ROW_NUMBER() OVER (ORDER BY cents DESC, id) AS rn,
        COUNT(*) OVER () AS buyers
 FROM (SELECT id, CAST(ROUND(rfm_monetary * 100) AS BIGINT) AS cents
-      FROM {customer} WHERE merged_into_id IS NULL AND rfm_monetary > 0) m
+      FROM {customer} WHERE merged_into_id IS NULL AND rfm_monetary > 0 {where}) m
 """
 
 

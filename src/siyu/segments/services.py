@@ -25,7 +25,7 @@ from siyu.segments.models import (
 class RfmSummary:
     as_of: datetime
     mode: str
-    written: int  # customers scored or reset
+    written: int  # customers whose values changed, or who were reset
     groups: dict[str, int] = field(default_factory=dict)  # live customers per named group
     super_users: int = 0
     seconds: float = 0.0
@@ -75,7 +75,7 @@ def rfm_recompute(*, as_of: datetime | None = None) -> RfmSummary:
     )
     if connection.vendor == "postgresql":
         _execute(rfm.Sql(f"ANALYZE {rfm.SCORED}", []))  # temp tables get no statistics
-    written = sum(_execute(sql) for sql in rfm.rfm_write_sql(as_of=as_of))
+    written = sum(_execute(sql) for sql in rfm.rfm_write_sql(connection.vendor))
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE {rfm.SCORED}")
     for sql in rfm.super_user_update_sql(share_percent=settings.SIYU_SUPER_USER_SHARE):

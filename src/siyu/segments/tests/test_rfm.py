@@ -1,3 +1,4 @@
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -9,7 +10,7 @@ from siyu.segments.models import RfmScheme
 from siyu.segments.rfm import GRID, rfm_group_of
 from siyu.segments.selectors import super_users
 from siyu.segments.services import rfm_recompute
-from siyu.segments.tests.helpers import AS_OF, order
+from siyu.segments.tests.helpers import AS_OF, days_ago, order
 
 pytestmark = pytest.mark.django_db
 
@@ -31,9 +32,8 @@ def test_recency_frequency_and_monetary_count_paid_orders_net_of_refunds():
     rfm_recompute(as_of=AS_OF)
 
     buyer = fresh(buyer)
-    assert (buyer.rfm_recency_days, buyer.rfm_frequency) == (3, 3)
+    assert (buyer.rfm_last_paid_at, buyer.rfm_frequency) == (days_ago(3), 3)
     assert buyer.rfm_monetary == Decimal("200.00")
-    assert buyer.rfm_at == AS_OF
 
 
 def test_customers_without_paid_orders_get_no_scores():
@@ -45,7 +45,7 @@ def test_customers_without_paid_orders_get_no_scores():
 
     nobody = fresh(nobody)
     assert (nobody.rfm_r, nobody.rfm_f, nobody.rfm_m, nobody.rfm_group) == (None, None, None, "")
-    assert (nobody.rfm_recency_days, nobody.rfm_frequency, nobody.rfm_monetary) == (None, 0, 0)
+    assert (nobody.rfm_last_paid_at, nobody.rfm_frequency, nobody.rfm_monetary) == (None, 0, 0)
     assert summary.scored == 1
 
 
@@ -66,7 +66,7 @@ def test_a_full_refund_removes_the_order_from_f_and_m_and_drops_the_group():
     rfm_recompute(as_of=AS_OF)
 
     after = fresh(buyer)
-    assert (after.rfm_frequency, after.rfm_monetary, after.rfm_recency_days) == (1, 500, 2)
+    assert (after.rfm_frequency, after.rfm_monetary, after.rfm_last_paid_at) == (1, 500, days_ago(2))
     assert (after.rfm_r, after.rfm_f, after.rfm_m) == (5, 1, 5)
     assert after.rfm_group == "potential_loyalists"
 
@@ -80,9 +80,10 @@ def test_an_order_exactly_at_the_window_edge_counts_and_one_second_older_does_no
     rfm_recompute(as_of=AS_OF)
 
     edge, outside = fresh(edge), fresh(outside)
-    assert (edge.rfm_frequency, edge.rfm_monetary, edge.rfm_recency_days) == (1, 70, 365)
+    assert (edge.rfm_frequency, edge.rfm_monetary, edge.rfm_last_paid_at) == (1, 70, days_ago(365))
     # Outside the window it still has a paid order: scored, with recency but no F or M.
-    assert (outside.rfm_frequency, outside.rfm_monetary, outside.rfm_recency_days) == (0, 0, 365)
+    assert (outside.rfm_frequency, outside.rfm_monetary) == (0, 0)
+    assert outside.rfm_last_paid_at == days_ago(365 + 1 / 86400)
     assert outside.rfm_r is not None
 
 
@@ -190,7 +191,7 @@ def test_a_customer_whose_orders_are_all_cancelled_is_reset():
     summary = rfm_recompute(as_of=AS_OF)
 
     buyer = fresh(buyer)
-    assert (buyer.rfm_r, buyer.rfm_group, buyer.rfm_recency_days, buyer.rfm_monetary) == (
+    assert (buyer.rfm_r, buyer.rfm_group, buyer.rfm_last_paid_at, buyer.rfm_monetary) == (
         None,
         "",
         None,
@@ -240,3 +241,36 @@ def test_recomputing_twice_gives_the_same_result():
     first = rfm_recompute(as_of=AS_OF)
     second = rfm_recompute(as_of=AS_OF)
     assert first.groups == second.groups
+
+
+def test_a_second_recompute_with_no_change_writes_nothing():
+    for days in range(1, 8):
+        order(CustomerFactory(), days=days, amount=str(days * 10))
+    assert rfm_recompute(as_of=AS_OF).written == 7
+
+    assert rfm_recompute(as_of=AS_OF).written == 0
+    # A day later every recency has grown by one, but no rank or value moved.
+    assert rfm_recompute(as_of=AS_OF + timedelta(days=1)).written == 0
+
+
+def test_a_change_in_one_customer_writes_only_that_customer():
+    RfmScheme.objects.create(
+        mode=RfmScheme.Mode.THRESHOLDS,
+        thresholds={"r": [7, 30, 90, 180], "f": [2, 3, 5, 8], "m": [100, 500, 1000, 5000]},
+    )
+    customers = [CustomerFactory() for _ in range(5)]
+    for days, customer in enumerate(customers, start=1):
+        order(customer, days=days * 10, amount="100")
+    rfm_recompute(as_of=AS_OF)
+    before = [fresh(c) for c in customers]
+
+    order(customers[-1], days=0.5, amount="100")
+    summary = rfm_recompute(as_of=AS_OF)
+
+    assert summary.written == 1
+    after = [fresh(c) for c in customers]
+    assert (after[-1].rfm_frequency, after[-1].rfm_last_paid_at) == (2, days_ago(0.5))
+    assert (after[-1].rfm_r, after[-1].rfm_f, after[-1].rfm_m) == (5, 2, 2)
+    assert [(c.rfm_r, c.rfm_group) for c in after[:-1]] == [
+        (c.rfm_r, c.rfm_group) for c in before[:-1]
+    ]
