@@ -77,7 +77,7 @@ PASSTHROUGH = {
     "migrate": ("migrate", "apply database migrations"),
     "import": (
         "import_file",
-        "import customers or orders from a CSV/XLSX export (see: siyu import --help)",
+        "import customers, orders or tags from a CSV/XLSX export (see: siyu import --help)",
     ),
     "manage": (None, "run any Django management command (see: siyu manage help)"),
 }

@@ -6,8 +6,10 @@ from django import forms
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext_lazy as _
 
+from siyu.core.errors import DomainError
 from siyu.imports.models import ImportJob, SavedMapping
 from siyu.imports.presets import PRESETS, PRESETS_BY_KEY, TARGETS, normalize_header
+from siyu.imports.tag_rows import parse_tag
 
 # Big platform exports run to a few hundred thousand rows; beyond this, split the file.
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
@@ -82,8 +84,21 @@ class ImportForm(forms.Form):
     kind = forms.ChoiceField(
         label=_("The file holds"), choices=ImportJob.Kind.choices, initial=ImportJob.Kind.CUSTOMERS
     )
+    # Required except for tags files (checked in clean): those only label existing people.
     channel = forms.ModelChoiceField(
-        label=_("Source channel"), queryset=None, empty_label=_("Choose a channel")
+        label=_("Source channel"),
+        queryset=None,
+        required=False,
+        empty_label=_("Choose a channel"),
+    )
+    tag = forms.CharField(
+        label=_("Tag for every row"),
+        required=False,
+        max_length=101,
+        help_text=_(
+            "Tags files only: put this tag on every customer in the file, written as "
+            "group:tag or just the tag."
+        ),
     )
     file = forms.FileField(
         label=_("File"),
@@ -132,6 +147,7 @@ class ImportForm(forms.Form):
                 for kind, group in (
                     (ImportJob.Kind.CUSTOMERS, _("Built-in: customers")),
                     (ImportJob.Kind.ORDERS, _("Built-in: orders")),
+                    (ImportJob.Kind.TAGS, _("Built-in: tags")),
                 )
             ),
         ]
@@ -188,11 +204,27 @@ class ImportForm(forms.Form):
             )
         return name
 
+    def clean_tag(self) -> str:
+        tag = self.cleaned_data.get("tag", "").strip()
+        if tag:
+            try:
+                parse_tag(tag)
+            except DomainError:
+                raise forms.ValidationError(
+                    _("Write the tag as group:tag or just the tag, at most 50 characters each.")
+                ) from None
+        return tag
+
     def clean(self):
         data = super().clean()
         if not data.get("file") and not self.staged_name and "file" not in self.errors:
             self.add_error("file", _("Choose the file to import."))
         kind = data.get("kind")
+        tags_file = kind == ImportJob.Kind.TAGS
+        if not tags_file and not data.get("channel") and "channel" not in self.errors:
+            self.add_error("channel", _("Choose the channel the file comes from."))
+        if data.get("tag") and kind and not tags_file:
+            self.add_error("tag", _("A tag for every row is only for tags files."))
         data["preset"], data["columns"] = None, None
         if self.header is not None:
             columns = {t: data[MAP_PREFIX + t] for t in self.targets if data.get(MAP_PREFIX + t)}

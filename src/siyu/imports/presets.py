@@ -21,7 +21,8 @@ from siyu.imports.readers import ImportFileError
 
 CUSTOMER = "customer"
 ORDER = "order"
-KINDS = (CUSTOMER, ORDER)
+TAG = "tag"
+KINDS = (CUSTOMER, ORDER, TAG)
 
 # Target field → identity kind (siyu.customers.models.Identity.Kind) for identifier fields.
 IDENTITY_FIELDS = {
@@ -74,8 +75,11 @@ TARGETS = {
         "quantity",
         "unit_price",
     ),
+    # A tags file names existing customers; the tags column may be left out when the job
+    # gives one tag for every row.
+    TAG: ("phone", "email", "member_no", *BUYER_FIELDS, "tags"),
 }
-REQUIRED = {CUSTOMER: (), ORDER: ("external_order_id",)}
+REQUIRED = {CUSTOMER: (), ORDER: ("external_order_id",), TAG: ()}
 # A customer row must carry at least one of these, or it cannot be matched to anyone.
 CUSTOMER_IDENTIFIERS = ("phone", "email", "member_no", *BUYER_FIELDS)
 THRESHOLD = 0.3
@@ -98,7 +102,7 @@ class Column:
 class Preset:
     key: str
     label: str
-    kind: str  # CUSTOMER | ORDER
+    kind: str  # CUSTOMER | ORDER | TAG
     channel: str  # source platform ("tmall", "jd", "douyin", "youzan"; "" when unknown)
     columns: tuple[Column, ...]
     single_column: bool = False  # only matches a one-column file (a phone list)
@@ -309,6 +313,44 @@ PRESETS: list[Preset] = [
         columns=(_c("phone", *PHONE_ALIASES, "号码", required=True),),
         single_column=True,
     ),
+    Preset(
+        key="tag_list",
+        label="客户标签表（手机号/会员号 + 标签）",
+        kind=TAG,
+        channel="",
+        columns=(
+            _c("phone", *PHONE_ALIASES, weight=3),
+            _c(
+                "tags",
+                "标签",
+                "tags",
+                "tag",
+                "客户标签",
+                "会员标签",
+                "用户标签",
+                "企微标签",
+                "标签名称",
+                "标签名",
+                weight=2,
+            ),
+            _c("email", "邮箱", "email", "e-mail", "电子邮箱", "邮件", "mail"),
+            _c("member_no", "会员号", "member_no", "membernumber", "会员编号", "会员卡号", "卡号"),
+            _c("wecom_external_userid", "external_userid", "externaluserid", "外部联系人ID"),
+            _c("wechat_unionid", "unionid", "微信unionid", weight=0),
+            _c("tmall_buyer", "淘宝会员名", "淘宝账号", "旺旺号", "天猫会员名", weight=0),
+            _c("jd_buyer", "京东账号", "京东用户名", weight=0),
+            _c("douyin_buyer", "抖音号", "抖音ID", weight=0),
+            _c("xiaohongshu_buyer", "小红书号", "小红书ID", weight=0),
+        ),
+    ),
+    Preset(
+        key="tag_phone_list",
+        label="手机号名单（整份打同一个标签）",
+        kind=TAG,
+        channel="",
+        columns=(_c("phone", *PHONE_ALIASES, "号码", required=True),),
+        single_column=True,
+    ),
 ]
 PRESETS_BY_KEY = {p.key: p for p in PRESETS}
 
@@ -409,7 +451,7 @@ def build_mapping(
     preset: str | Preset | None = None,
     user_mapping: dict[str, str] | None = None,
 ) -> Mapping:
-    """The mapping for reading rows of `kind` ("customer" | "order") from a file with `header`.
+    """The mapping for reading rows of `kind` ("customer" | "order" | "tag") from `header`.
 
     preset: a key of PRESETS (or the Preset) to use; None with no user_mapping → detect().
     user_mapping: {target_field: header_name}, applied over the preset's columns (so a user
@@ -476,7 +518,7 @@ def build_mapping(
             f"no column is mapped to the required field {', '.join(missing)}. "
             f"Columns found: {found}"
         )
-    if kind == CUSTOMER and not any(t in columns for t in CUSTOMER_IDENTIFIERS):
+    if kind in (CUSTOMER, TAG) and not any(t in columns for t in CUSTOMER_IDENTIFIERS):
         raise ImportFileError(
             "map at least one column that identifies a customer ("
             + ", ".join(CUSTOMER_IDENTIFIERS)

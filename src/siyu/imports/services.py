@@ -19,12 +19,14 @@ from siyu.core.audit import audit_record
 from siyu.core.errors import DomainError
 from siyu.core.models import AuditLog
 from siyu.customers.models import Channel, Customer, Identity, MergeRecord, Relationship
-from siyu.imports import presets, rows
+from siyu.imports import presets, rows, tag_rows
 from siyu.imports.loader import Counts, chunked, load_orders, resolve_rows
 from siyu.imports.models import ImportedRange, ImportJob, ImportRowError, SavedMapping
-from siyu.imports.readers import open_table
+from siyu.imports.readers import ImportFileError, open_table
 from siyu.imports.reports import write_error_report
 from siyu.imports.rows import RowError
+from siyu.imports.tag_loader import load_tags, remove_assignments
+from siyu.tags.models import CustomerTag
 
 CHUNK_ROWS = 10_000
 PREVIEW_ROWS = 20
@@ -39,26 +41,46 @@ def import_job_create(
     *,
     path: str | Path,
     kind: str,
-    channel: Channel,
+    channel: Channel | None,
     original_name: str = "",
     encoding: str | None = None,
     sheet: str | None = None,
     preset: str | None = None,
     columns: dict[str, str] | None = None,
+    tag: str = "",
     user=None,
 ) -> ImportJob:
     """Keep a copy of the file and check that it can be read and mapped.
 
-    Raises ImportFileError (a DomainError) with a message for the user when it cannot.
+    channel: where the people came from; required except for a tags file, which only labels
+    people already in the pool. tag: for a tags file, "group:tag" (or a bare tag) to put on
+    every row's customer besides the row's own tags.
+    Raises ImportFileError (a DomainError) with a message for the user when it cannot, and
+    DomainError for a missing channel or a malformed tag.
     """
     if kind not in ImportJob.Kind.values:
         raise DomainError(f"unknown import kind {kind!r}", field="kind")
+    tags_file = kind == ImportJob.Kind.TAGS
+    if channel is None and not tags_file:
+        raise DomainError("choose the channel the file comes from", field="channel")
+    tag = (tag or "").strip()
+    if tag and not tags_file:
+        raise DomainError("a tag for every row is only for tags files", field="tag")
+    if tag:
+        group, name = tag_rows.parse_tag(tag)
+        tag = f"{group}:{name}" if group else name
     path = Path(path)
     with open_table(path, encoding=encoding, sheet=sheet) as table:
         mapping = presets.build_mapping(
             table.header, kind=kind, preset=preset, user_mapping=columns
         )
         detected_encoding, sheet_name = table.encoding or "", table.sheet or ""
+    if tags_file and not tag and "tags" not in mapping.columns:
+        found = ", ".join(h for h in table.header if h) or "(none)"
+        raise ImportFileError(
+            "map the column that holds the tags, or give one tag for every row. "
+            f"Columns found: {found}"
+        )
     folder = Path(settings.MEDIA_ROOT) / "imports"
     folder.mkdir(parents=True, exist_ok=True)
     stored = folder / f"{uuid.uuid4().hex}{path.suffix.lower()[:10]}"
@@ -73,6 +95,7 @@ def import_job_create(
         sheet=sheet_name,
         preset=mapping.preset or "",
         columns=mapping.names,
+        tag=tag,
         created_by=user if user is not None and user.is_authenticated else None,
     )
     job.rows_total = rows_estimate(job)
@@ -121,7 +144,7 @@ def import_job_run(*, job: ImportJob, progress: Progress | None = None, actor=No
         job.message = getattr(exc, "message", str(exc))[:2000]
         job.save(update_fields=["state", "message"])
         return job
-    job.error_report = import_job_report(job=job) if job.invalid + job.skipped else ""
+    job.error_report = import_job_report(job=job) if job.failed_rows else ""
     job.state = ImportJob.State.DONE
     job.finished_at = timezone.now()
     job.save(update_fields=["error_report", "state", "finished_at"])
@@ -181,12 +204,17 @@ class _Parsed:
 
 def _process(job: ImportJob, *, start_after: int, progress: Progress | None):
     """Yield (rows of the chunk, counts, failed rows) per chunk, writing the chunk's effects."""
-    parse = rows.parse_customer if job.kind == ImportJob.Kind.CUSTOMERS else rows.parse_order
     seen_at = timezone.now()
     with open_table(job.file, encoding=job.encoding or None, sheet=job.sheet or None) as table:
         mapping = presets.build_mapping(
             table.header, kind=job.kind, preset=job.preset or None, user_mapping=job.columns
         )
+        if job.kind == ImportJob.Kind.TAGS:
+            parse = tag_rows.parser(mapping, job.tag)
+        elif job.kind == ImportJob.Kind.ORDERS:
+            parse = rows.parse_order
+        else:
+            parse = rows.parse_customer
         source = (
             parse(number, values, mapping)
             for number, values in table.rows(include_header=mapping.first_row_is_data)
@@ -194,6 +222,16 @@ def _process(job: ImportJob, *, start_after: int, progress: Progress | None):
         )
         key = (lambda r: r.external_order_id) if job.kind == ImportJob.Kind.ORDERS else None
         for chunk in chunked(source, CHUNK_ROWS, key=key):
+            if job.kind == ImportJob.Kind.TAGS:
+                # Rows naming nobody or clashing tags get their errors while loading.
+                counts = load_tags(
+                    chunk, tags_column=mapping.names.get("tags", ""), user=job.created_by
+                )
+                counts.invalid = sum(1 for r in chunk if r.errors)
+                if progress:
+                    progress(len(chunk))
+                yield chunk, counts, [r for r in chunk if r.errors]
+                continue
             valid = [r for r in chunk if not r.errors]
             failed = [r for r in chunk if r.errors]
             row_customer, counts = resolve_rows(valid, channel=job.channel, seen_at=seen_at)
@@ -249,6 +287,8 @@ def _preview_row(row) -> dict:
         for k in ("name", "receiver_name", "external_order_id", "amount", "status")
         if getattr(row, k, None) not in (None, "")
     }
+    if getattr(row, "tags", None):  # a tags file's row: group:tag as written
+        fields["tags"] = "、".join(f"{g}:{n}" if g else n for g, n in row.tags)
     return {
         "row": row.row,
         "identifiers": [f"{k}:{v}" for k, v in row.identifiers],
@@ -291,11 +331,13 @@ def rows_estimate(job: ImportJob) -> int:
 
 @transaction.atomic
 def import_job_rollback(*, job: ImportJob, actor=None) -> ImportJob:
-    """Remove what the job inserted: its orders, its identities, and its new customers.
+    """Remove what the job inserted: its orders, its identities, and its new customers; for a
+    tags job, the tag assignments it made that still stand.
 
     A customer the job created is kept when it has gained anything since (a friendship, an
     order or identity from elsewhere, a merge), so a rollback never loses other data.
-    Attribute fills and merges the job made stay. Raises DomainError for a running job.
+    Attribute fills and merges the job made stay, and so does the tag history.
+    Raises DomainError for a running job.
     """
     if job.state in (ImportJob.State.RUNNING, ImportJob.State.ROLLED_BACK):
         raise DomainError(f"a {job.get_state_display()} import cannot be rolled back")
@@ -305,6 +347,8 @@ def import_job_rollback(*, job: ImportJob, actor=None) -> ImportJob:
             pk__range=(block.first_id, block.last_id)
         )
     nothing = Q(pk__in=[])
+    if job.kind == ImportJob.Kind.TAGS:
+        return _rollback_tags(job, ranges.get(CustomerTag._meta.label_lower, nothing), actor)
     orders = Order.objects.filter(ranges.get(Order._meta.label_lower, nothing))
     OrderItem.objects.filter(order__in=orders).delete()
     removed_orders, _ = orders.delete()
@@ -334,6 +378,21 @@ def import_job_rollback(*, job: ImportJob, actor=None) -> ImportJob:
         target=job,
         summary=job.message[:200],
         detail={"customers": removed_customers, "orders": removed_orders, "kept": kept},
+    )
+    return job
+
+
+def _rollback_tags(job: ImportJob, assignments: Q, actor) -> ImportJob:
+    removed = remove_assignments(assignments, user=actor)
+    job.state = ImportJob.State.ROLLED_BACK
+    job.message = f"rolled back: {removed} tag assignments removed"
+    job.save(update_fields=["state", "message"])
+    audit_record(
+        actor=actor,
+        action=AuditLog.Action.DELETE,
+        target=job,
+        summary=job.message,
+        detail={"tag_assignments": removed},
     )
     return job
 

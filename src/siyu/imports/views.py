@@ -126,6 +126,7 @@ def _job_create(request, staged: "Staged", data: dict) -> ImportJob:
             sheet=data["sheet"] or None,
             preset=data["preset"],
             columns=data["columns"],
+            tag=data["tag"],
             user=request.user,
         )
         if data.get("save_as") and data["columns"]:
@@ -237,11 +238,11 @@ def job_detail(request, pk: int):
             "progress": _progress(job),
             "preset_label": preset.label if preset else "",
             "mapping": [(target_label(t), name) for t, name in job.columns.items()],
-            "preview_counts": _counts(preview.get("counts") or {}),
+            "preview_counts": _counts(preview.get("counts") or {}, job.kind),
             "preview_rows": [_preview_row(r, full) for r in preview.get("rows", [])],
-            "counts": _counts(job.counts),
+            "counts": _counts(job.counts, job.kind),
             "can_start": job.state in STARTABLE,
-            "has_report": job.state in ENDED and job.invalid + job.skipped > 0,
+            "has_report": job.state in ENDED and job.failed_rows > 0,
             "can_roll_back": job.state in (State.DONE, State.FAILED, State.CANCELLED)
             and job.started_at is not None,
         },
@@ -302,7 +303,7 @@ def job_errors(request, pk: int, fmt: str):
     """The rows that did not load, with the reason per field. They hold personal data, so the
     download is recorded in the audit log."""
     job = import_job_get(pk)
-    if fmt not in REPORT_TYPES or job.invalid + job.skipped == 0:
+    if fmt not in REPORT_TYPES or job.failed_rows == 0:
         raise Http404
     try:
         path = import_job_report(job=job, fmt=fmt)
@@ -314,7 +315,7 @@ def job_errors(request, pk: int, fmt: str):
         action=AuditLog.Action.EXPORT,
         target=job,
         summary=f"downloaded the rows import {job.pk} could not load ({fmt})",
-        detail={"format": fmt, "rows": job.invalid + job.skipped},
+        detail={"format": fmt, "rows": job.failed_rows},
         ip=client_ip(request),
     )
     stem = Path(job.original_name).stem or f"import-{job.pk}"
@@ -339,14 +340,21 @@ def _progress(job: ImportJob) -> Progress:
     return Progress(done=job.rows_read, total=total, percent=percent)
 
 
-def _counts(counts: dict) -> list[tuple[str, int]]:
-    labels = {
-        "created": _("New customers"),
-        "matched": _("Matched to existing customers"),
-        "merged": _("Customers merged"),
-        "invalid": _("Invalid rows"),
-        "skipped": _("Skipped rows"),
-    }
+def _counts(counts: dict, kind: str) -> list[tuple[str, int]]:
+    if kind == ImportJob.Kind.TAGS:  # a tags file neither creates nor merges people
+        labels = {
+            "matched": _("Rows that tagged a customer"),
+            "skipped": _("Rows whose customer had the tags already"),
+            "invalid": _("Invalid rows"),
+        }
+    else:
+        labels = {
+            "created": _("New customers"),
+            "matched": _("Matched to existing customers"),
+            "merged": _("Customers merged"),
+            "invalid": _("Invalid rows"),
+            "skipped": _("Skipped rows"),
+        }
     return [(label, counts[key]) for key, label in labels.items() if key in counts]
 
 

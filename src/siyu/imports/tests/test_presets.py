@@ -192,7 +192,7 @@ def test_every_preset_has_unique_targets_and_a_known_kind():
     for preset in PRESETS:
         targets = [c.target for c in preset.columns]
         assert len(targets) == len(set(targets)), preset.key
-        assert preset.kind in {"customer", "order"}
+        assert preset.kind in {"customer", "order", "tag"}
 
 
 @pytest.mark.parametrize("header", [["13812341234"], ["手机号"], TAOBAO, DOUYIN])

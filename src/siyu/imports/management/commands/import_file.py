@@ -1,4 +1,4 @@
-"""`siyu import customers|orders FILE --channel C`: load a file with a progress bar."""
+"""`siyu import customers|orders|tags FILE --channel C`: load a file with a progress bar."""
 
 from pathlib import Path
 
@@ -22,16 +22,23 @@ from siyu.imports.services import (
     import_job_run,
 )
 
-KINDS = {"customers": ImportJob.Kind.CUSTOMERS, "orders": ImportJob.Kind.ORDERS}
+KINDS = {
+    "customers": ImportJob.Kind.CUSTOMERS,
+    "orders": ImportJob.Kind.ORDERS,
+    "tags": ImportJob.Kind.TAGS,
+}
 
 
 class Command(BaseCommand):
-    help = "Import customers or orders from a CSV/XLSX export into the pool."
+    help = "Import customers, orders or customers' tags from a CSV/XLSX export into the pool."
 
     def add_arguments(self, parser):
         parser.add_argument("kind", nargs="?", choices=sorted(KINDS))
         parser.add_argument("file", nargs="?", type=Path)
-        parser.add_argument("--channel", help="source channel code, e.g. tmall")
+        parser.add_argument("--channel", help="source channel code, e.g. tmall (not for tags)")
+        parser.add_argument(
+            "--tag", default="", help='tags files: put "group:tag" on every customer in the file'
+        )
         parser.add_argument("--mapping", help="a saved mapping's name or a built-in preset key")
         parser.add_argument("--encoding", help="override the detected encoding, e.g. gb18030")
         parser.add_argument("--sheet", help="XLSX sheet name (default: the first with data)")
@@ -65,6 +72,8 @@ class Command(BaseCommand):
                     counts = job.counts
         except DomainError as exc:
             raise CommandError(exc.message) from exc
+        if job.kind == ImportJob.Kind.TAGS:  # a tags file never creates or merges people
+            counts = {k: v for k, v in counts.items() if k not in ("created", "merged")}
         summary = ", ".join(f"{k} {v:,}" for k, v in counts.items())
         title = "Would import" if options["dry_run"] else f"Job {job.pk} {job.state}"
         self.stdout.write(f"{title}: {summary}")
@@ -81,10 +90,13 @@ class Command(BaseCommand):
             if job is None:
                 raise CommandError(f"no import job {options['resume']}")
             return job
-        if not (options["kind"] and options["file"] and options["channel"]):
+        tags = options["kind"] == "tags"
+        if not (options["kind"] and options["file"] and (options["channel"] or tags)):
             raise CommandError("give KIND FILE --channel CODE, or --resume/--rollback JOB")
-        channel = Channel.objects.filter(code=options["channel"]).first()
-        if channel is None:
+        channel = None
+        if options["channel"]:
+            channel = Channel.objects.filter(code=options["channel"]).first()
+        if channel is None and options["channel"]:
             codes = ", ".join(Channel.objects.values_list("code", flat=True)) or "none yet"
             raise CommandError(f"unknown channel {options['channel']!r}; channels: {codes}")
         if not options["file"].is_file():
@@ -101,6 +113,7 @@ class Command(BaseCommand):
             sheet=options["sheet"],
             preset=preset,
             columns=columns,
+            tag=options["tag"],
         )
 
     def _progress(self, job: ImportJob):
