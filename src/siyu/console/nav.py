@@ -21,12 +21,15 @@ class NavArea:
     roles: frozenset[str]
     namespace: str = ""
     django_staff_only: bool = False  # Django admin needs the user's is_staff flag too
+    # Current for every page under this path too (an area that shares its namespace)
+    path_prefix: str = ""
 
 
 AREAS: list[NavArea] = [
     NavArea(_("Home"), "console:home", ANY_ROLE),
     NavArea(_("Customers"), "customers:list", ANY_ROLE, namespace="customers"),
     NavArea(_("Tags"), "tags:index", LEADS, namespace="tags"),
+    NavArea(_("Layers"), "segments:rfm", LEADS, path_prefix="/segments/layers/"),
     NavArea(_("Imports"), "imports:list", LEADS, namespace="imports"),
     NavArea(_("Organisation"), "org:index", LEADS, namespace="org"),
     NavArea(_("Audit log"), "core:audit", ADMINS, namespace="core"),
@@ -51,6 +54,10 @@ def nav_for(request, viewer: Viewer) -> list[NavLink]:
     for area in AREAS:
         if viewer.role not in area.roles or (area.django_staff_only and not is_django_staff):
             continue
-        current = view_name == area.url_name or bool(area.namespace and area.namespace == namespace)
+        current = (
+            view_name == area.url_name
+            or bool(area.namespace and area.namespace == namespace)
+            or bool(area.path_prefix and request.path.startswith(area.path_prefix))
+        )
         links.append(NavLink(area.label, reverse(area.url_name), current))
     return links

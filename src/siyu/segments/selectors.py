@@ -4,7 +4,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection
+from django.db.models import QuerySet
 
+from siyu.customers.models import Customer
 from siyu.segments.rfm import cumulative_sql
 
 
@@ -19,22 +21,28 @@ class SuperUsers:
     curve: list[tuple[float, float]]
 
 
-def super_users(*, share: float = 0.8, points: int = 100) -> SuperUsers:
+def super_users(
+    *, share: float = 0.8, points: int = 100, customers: QuerySet[Customer] | None = None
+) -> SuperUsers:
     """The smallest set of live customers bringing `share` of the RFM monetary value.
 
     Reads the values of the last rfm_recompute; one query, at most `points` + 1 rows back.
+    `customers` narrows the base (e.g. to a viewer's scope); by default it is every customer.
     """
     basis_points = round(share * 10_000)
+    scope, scope_params = "", ()
+    if customers is not None:
+        scope, scope_params = customers.order_by().values("pk").query.sql_with_params()
     sql = f"""
 SELECT rn, cents, prev_cents + cents AS cum, buyers, total,
        CASE WHEN prev_cents * 10000 < %s * total AND (prev_cents + cents) * 10000 >= %s * total
             THEN 1 ELSE 0 END AS crossing
-FROM ({cumulative_sql()}) w
+FROM ({cumulative_sql(scope)}) w
 WHERE rn = buyers OR (rn * %s) / buyers > ((rn - 1) * %s) / buyers
    OR (prev_cents * 10000 < %s * total AND (prev_cents + cents) * 10000 >= %s * total)
 ORDER BY rn
 """
-    params = [basis_points, basis_points, points, points, basis_points, basis_points]
+    params = [basis_points, basis_points, *scope_params, points, points, basis_points, basis_points]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()

@@ -71,8 +71,21 @@ def test_a_login_without_staff_record_gets_a_note_not_an_error(db, client):
 @pytest.mark.parametrize(
     ("who", "areas"),
     [
-        ("admin", ["customers:list", "tags:index", "imports:list", "org:index", "core:audit"]),
-        ("manager_a", ["customers:list", "tags:index", "imports:list", "org:index"]),
+        (
+            "admin",
+            [
+                "customers:list",
+                "tags:index",
+                "segments:rfm",
+                "imports:list",
+                "org:index",
+                "core:audit",
+            ],
+        ),
+        (
+            "manager_a",
+            ["customers:list", "tags:index", "segments:rfm", "imports:list", "org:index"],
+        ),
         ("staff_a", ["customers:list"]),
     ],
 )
