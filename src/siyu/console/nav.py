@@ -29,6 +29,7 @@ AREAS: list[NavArea] = [
     NavArea(_("Home"), "console:home", ANY_ROLE),
     NavArea(_("Customers"), "customers:list", ANY_ROLE, namespace="customers"),
     NavArea(_("Tags"), "tags:index", LEADS, namespace="tags"),
+    NavArea(_("Segments"), "segments:list", ANY_ROLE, namespace="segments"),
     NavArea(_("Layers"), "segments:rfm", LEADS, path_prefix="/segments/layers/"),
     NavArea(_("Imports"), "imports:list", LEADS, namespace="imports"),
     NavArea(_("Organisation"), "org:index", LEADS, namespace="org"),
