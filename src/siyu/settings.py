@@ -177,3 +177,5 @@ SIYU_AT_RISK_DAYS = env_int("SIYU_AT_RISK_DAYS", 180)
 SIYU_LOST_DAYS = env_int("SIYU_LOST_DAYS", 365)
 # The share of monetary value that the super users (is_super_user) bring together, in percent.
 SIYU_SUPER_USER_SHARE = env_int("SIYU_SUPER_USER_SHARE", 80)
+# Lifetime value (docs/clv.md): days held out to check the model's predictions on the model page.
+SIYU_CLV_HOLDOUT_DAYS = env_int("SIYU_CLV_HOLDOUT_DAYS", 90)

@@ -162,6 +162,11 @@ class ClvFit(models.Model):
     def __str__(self) -> str:
         return f"CLV fit {self.as_of:%Y-%m-%d}"
 
+    @property
+    def failure(self) -> str:
+        """Why the models could not be fitted ("" when they were); predictions then stay."""
+        return self.params.get("error", "")
+
 
 class CustomerClv(models.Model):
     """Predicted lifetime value of one buyer from the latest ClvFit.

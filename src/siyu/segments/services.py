@@ -11,8 +11,9 @@ from django.db.models import Count, Min
 from django.utils import timezone
 
 from siyu.customers.models import Customer
-from siyu.segments import lifecycle, rfm
+from siyu.segments import clv_data, lifecycle, rfm
 from siyu.segments.models import (
+    ClvFit,
     CustomerClv,
     LayerRecompute,
     RfmScheme,
@@ -161,3 +162,35 @@ def merge_snapshot_members(survivor_id: int, absorbed_ids: Sequence[int]) -> Non
 def merge_customer_clv(survivor_id: int, absorbed_ids: Sequence[int]) -> None:
     """Before a merge: absorbed customers' predictions go; the next fit scores the survivor."""
     CustomerClv.objects.filter(customer_id__in=absorbed_ids).delete()
+
+
+def clv_recompute(*, as_of: datetime | None = None, holdout_days: int | None = None) -> ClvFit:
+    """Fit BG/NBD and Gamma-Gamma on every live buyer's paid orders and replace all
+    predictions (docs/clv.md); the ClvFit records the parameters, the holdout check and time.
+
+    When the models cannot be fitted (no repeat buyers, no convergence) the fit records why
+    and the previous predictions stay. Raises ValueError for `holdout_days` below 1.
+    """
+    started = time.perf_counter()
+    as_of = as_of or timezone.now()
+    holdout_days = settings.SIYU_CLV_HOLDOUT_DAYS if holdout_days is None else holdout_days
+    if holdout_days < 1:
+        raise ValueError("holdout_days must be at least 1")
+    histories = clv_data.buyer_histories(as_of=as_of, holdout_days=holdout_days)
+    triples = clv_data.compress(histories.frequency, histories.recency, histories.T)
+    fit = ClvFit(as_of=as_of, customers=histories.size, triples=triples.weights.size)
+    try:
+        model, scores = clv_data.fit_and_score(histories, triples)
+    except clv_data.FitFailed as failure:
+        fit.params = {"error": str(failure)}
+        fit.seconds = time.perf_counter() - started
+        fit.save()
+        return fit
+    fit.params = clv_data.params_json(model)
+    fit.log_likelihood = model.bgnbd.log_likelihood
+    fit.holdout = clv_data.holdout_check(histories, holdout_days=holdout_days)
+    with transaction.atomic():
+        clv_data.predictions_write(histories.customer_id, scores)
+        fit.seconds = time.perf_counter() - started
+        fit.save()
+    return fit
