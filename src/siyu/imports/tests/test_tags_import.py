@@ -19,7 +19,7 @@ from siyu.imports import services
 from siyu.imports.models import ImportJob, ImportRowError
 from siyu.imports.services import import_job_create, import_job_preview, import_job_run
 from siyu.imports.tag_rows import parse_tag, split_tags
-from siyu.imports.tests.files import csv_text
+from siyu.imports.tests.files import csv_text, write_xlsx
 from siyu.tags.models import CustomerTag, Source, TagChange, TagGroup
 from siyu.tags.services import tags_assign
 from siyu.tags.tests.factories import TagFactory, TagGroupFactory
@@ -283,6 +283,19 @@ def test_loading_costs_the_same_queries_for_few_or_many_rows(db, tmp_path):
         return len(captured)
 
     assert queries(4) == queries(40)
+
+
+def test_an_xlsx_tags_file_with_numeric_cells_loads(people, tmp_path):
+    path = write_xlsx(
+        tmp_path / "t.xlsx",
+        {"标签": [["会员号", "手机", "tags"], [None, 13800000001, "VIP"], [7, None, "VIP"]]},
+    )
+
+    job = run(path)
+
+    assert (job.preset, job.matched, job.invalid) == ("tag_list", 1, 1)
+    assert ImportRowError.objects.get(job=job).errors[0]["value"] == "7"
+    assert tags_of(people["zhang"]) == {"导入标签:VIP"}
 
 
 def test_a_tags_file_needs_a_tags_column_or_a_tag_for_every_row(people, tmp_path):
