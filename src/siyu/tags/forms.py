@@ -32,6 +32,17 @@ class TagForm(forms.Form):
     order = forms.IntegerField(
         label=_("Sort order"), required=False, min_value=0, max_value=100_000, initial=0
     )
+    rule = forms.JSONField(
+        label=_("Rule (a segment definition)"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6, "class": "mono", "spellcheck": "false"}),
+        help_text=_(
+            "Leave empty for a tag put on by hand. With a rule, the tag's customers are exactly "
+            'those it selects, refreshed every hour, e.g. {"attr": "rfm_group", "op": "eq", '
+            '"value": "champions"}.'
+        ),
+        error_messages={"invalid": _("The rule is not valid JSON.")},
+    )
 
 
 class TagPickForm(forms.Form):

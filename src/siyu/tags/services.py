@@ -6,12 +6,17 @@ batch of ids, never one per customer. Every assignment and removal leaves a TagC
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from siyu.core.bulk import bulk_insert
 from siyu.core.errors import DomainError
+from siyu.customers.models import Customer
 from siyu.tags.models import CustomerTag, Source, Tag, TagChange, TagGroup
 
 MAX_BULK = 100_000
@@ -62,6 +67,8 @@ def tag_group_update(
     name, dimension, order = _clean_group(name, dimension, order)
     if TagGroup.objects.filter(name=name).exclude(pk=group.pk).exists():
         raise DomainError("a tag group with this name exists already", field="name")
+    if exclusive and group.tags.filter(rule__isnull=False).exists():
+        raise DomainError(_exclusive_rules(), field="exclusive")
     group.name, group.dimension, group.exclusive, group.order = name, dimension, exclusive, order
     group.save(update_fields=["name", "dimension", "exclusive", "order"])
     return group
@@ -89,6 +96,41 @@ def _clean_tag(
     return _clean_name(name), colour.lower(), description, max(order or 0, 0)
 
 
+# Refreshing a rule tag in an exclusive group would take the customers' other tags of the
+# group away, and two rule tags of one group could take each other's members back and forth.
+def _exclusive_rules() -> str:
+    return _("A group with rule tags cannot allow only one tag per customer.")
+
+
+def _tag_ids_in(node: Any) -> Iterator[int]:
+    if isinstance(node, dict):
+        if isinstance(node.get("tags"), dict):
+            for ids in node["tags"].values():
+                yield from ids
+        for key in ("all", "any"):
+            for child in node.get(key, []):
+                yield from _tag_ids_in(child)
+        yield from _tag_ids_in(node.get("not"))
+
+
+def _clean_rule(rule: Any, group: TagGroup, tag_pk: int | None) -> Any:
+    """None (a manual tag) or a valid segment definition that does not use the tag itself."""
+    # Imported here: the segment language imports the tag models.
+    from siyu.segments.dsl import SegmentError, validate_definition
+
+    if rule is None:
+        return None
+    try:
+        validate_definition(rule)
+    except SegmentError as error:
+        raise DomainError(error.message, field="rule") from None
+    if group.exclusive:
+        raise DomainError(_exclusive_rules(), field="rule")
+    if tag_pk is not None and tag_pk in set(_tag_ids_in(rule)):
+        raise DomainError(_("A rule cannot depend on its own tag."), field="rule")
+    return rule
+
+
 @transaction.atomic
 def tag_create(
     *,
@@ -97,24 +139,43 @@ def tag_create(
     colour: str = "#1677ff",
     description: str = "",
     order: int | None = 0,
+    rule: Any = None,
 ) -> Tag:
-    """Raises DomainError for a bad name, colour or description, or a name taken in the group."""
+    """A manual tag, or a rule tag when `rule` is a segment definition (docs/tags.md).
+
+    Raises DomainError for a bad name, colour or description, a name taken in the group, or
+    a rule that is invalid (the message names its JSON path) or sits in an exclusive group.
+    """
     name, colour, description, order = _clean_tag(name, colour, description, order)
+    rule = _clean_rule(rule, group, None)
     if Tag.objects.filter(group=group, name=name).exists():
         raise DomainError("this group has a tag with this name already", field="name")
     return Tag.objects.create(
-        group=group, name=name, colour=colour, description=description, order=order
+        group=group, name=name, colour=colour, description=description, order=order, rule=rule
     )
 
 
 @transaction.atomic
-def tag_update(*, tag: Tag, name: str, colour: str, description: str, order: int | None) -> Tag:
-    """Raises DomainError like tag_create."""
+def tag_update(
+    *,
+    tag: Tag,
+    name: str,
+    colour: str,
+    description: str,
+    order: int | None,
+    rule: Any = None,
+) -> Tag:
+    """Giving a tag a rule hands its current assignments to the rule: the next refresh keeps
+    those that match and removes the others. Raises DomainError like tag_create."""
     name, colour, description, order = _clean_tag(name, colour, description, order)
+    rule = _clean_rule(rule, tag.group, tag.pk)
     if Tag.objects.filter(group_id=tag.group_id, name=name).exclude(pk=tag.pk).exists():
         raise DomainError("this group has a tag with this name already", field="name")
+    if rule is not None and tag.rule is None:
+        CustomerTag.objects.filter(tag_id=tag.pk).update(source=Source.RULE)
     tag.name, tag.colour, tag.description, tag.order = name, colour, description, order
-    tag.save(update_fields=["name", "colour", "description", "order"])
+    tag.rule = rule
+    tag.save(update_fields=["name", "colour", "description", "order", "rule"])
     return tag
 
 
@@ -157,9 +218,15 @@ def _clean_ids(customer_ids: Iterable[object]) -> list[int]:
     return ids
 
 
-def _clean_source(source: str) -> str:
+def _clean_source(source: str, tag: Tag) -> str:
     if source not in Source.values:
         raise DomainError(f"unknown tag source {source!r}")
+    if tag.rule is not None:
+        message = _(
+            "%(tag)s is a rule tag: its customers come from its rule and are refreshed "
+            "automatically, so it cannot be added or removed by hand."
+        )
+        raise DomainError(message % {"tag": tag.name}, field="tag")
     return source
 
 
@@ -215,10 +282,11 @@ def tags_assign(*, customer_ids: Iterable[int], tag: Tag, source: str, user=None
 
     In an exclusive group the customers' other tags of the group are removed first. The ids
     must already be scoped to what the caller may touch. Raises DomainError for more than
-    MAX_BULK ids, an id that is not a number, or an unknown source.
+    MAX_BULK ids, an id that is not a number, an unknown source, or a rule tag (rule tags
+    change only through rule_tag_refresh).
     """
     ids = _clean_ids(customer_ids)
-    source = _clean_source(source)
+    source = _clean_source(source, tag)
     by_id = user.pk if user else None
 
     def work() -> int:
@@ -259,7 +327,7 @@ def tags_remove(*, customer_ids: Iterable[int], tag: Tag, source: str, user=None
     Raises DomainError like tags_assign.
     """
     ids = _clean_ids(customer_ids)
-    source = _clean_source(source)
+    source = _clean_source(source, tag)
     by_id = user.pk if user else None
     with transaction.atomic():
         return _remove(ids, [tag.pk], source, by_id, timezone.now())
@@ -278,3 +346,78 @@ def merge_customer_tags(survivor_id: int, absorbed_ids: Sequence[int]) -> None:
         seen.add(tag_id)
     if drop:
         CustomerTag.objects.filter(pk__in=drop).delete()
+
+
+# Rule tags
+
+MEMBERS = "tags_rule_members"  # a temporary table: the rule's members, computed once
+
+
+@dataclass(frozen=True)
+class RuleRefresh:
+    added: int
+    removed: int
+
+
+@transaction.atomic
+def rule_tag_refresh(*, tag: Tag, as_of: datetime | None = None) -> RuleRefresh:
+    """Make the tag's members exactly the live customers its rule selects (all customers, not
+    a viewer's scope), applying only the difference: new members get the tag, former members
+    lose it, and each change leaves a TagChange with source "rule". A few statements over sets;
+    a second refresh with the same data changes nothing.
+
+    Raises DomainError when the tag has no rule or its rule no longer compiles.
+    """
+    # Imported here: the segment language imports the tag models.
+    from siyu.segments.dsl import SegmentError, compile_definition
+
+    # Locks the tag: two refreshes of one tag at once would insert the same members twice.
+    tag = Tag.objects.select_for_update().get(pk=tag.pk)
+    if tag.rule is None:
+        raise DomainError(f"{tag.name} has no rule", field="rule")
+    try:
+        matching = Customer.objects.live().filter(compile_definition(tag.rule, as_of=as_of))
+    except SegmentError as error:
+        raise DomainError(error.message, field="rule") from None
+    members_sql, members_params = matching.order_by().values("pk").query.sql_with_params()
+    history, links = (connection.ops.quote_name(m._meta.db_table) for m in (TagChange, CustomerTag))
+    now = timezone.now()
+    at = connection.ops.adapt_datetimefield_value(now)
+    new = (
+        f"FROM {MEMBERS} m WHERE NOT EXISTS "
+        f"(SELECT 1 FROM {links} l WHERE l.tag_id = %s AND l.customer_id = m.id)"
+    )
+    gone = (
+        f"FROM {links} l WHERE l.tag_id = %s AND l.source = %s "
+        f"AND NOT EXISTS (SELECT 1 FROM {MEMBERS} m WHERE m.id = l.customer_id)"
+    )
+    record = f"INSERT INTO {history} (customer_id, tag_id, tag_name, action, source, by_id, at) "
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {MEMBERS}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {MEMBERS} (id BIGINT PRIMARY KEY)")
+        cursor.execute(f"INSERT INTO {MEMBERS} (id) {members_sql}", members_params)
+        if connection.vendor == "postgresql":
+            cursor.execute(f"ANALYZE {MEMBERS}")  # temp tables get no statistics
+        # History first: once the links exist, the new members can no longer be told apart.
+        cursor.execute(
+            f"{record}SELECT m.id, %s, %s, %s, %s, NULL, %s {new}",
+            [tag.pk, tag.name, TagChange.Action.ADDED, Source.RULE, at, tag.pk],
+        )
+        cursor.execute(
+            f"INSERT INTO {links} (customer_id, tag_id, source, added_by_id, added_at) "
+            f"SELECT m.id, %s, %s, NULL, %s {new}",
+            [tag.pk, Source.RULE, at, tag.pk],
+        )
+        added = cursor.rowcount
+        cursor.execute(
+            f"{record}SELECT l.customer_id, %s, %s, %s, %s, NULL, %s {gone}",
+            [tag.pk, tag.name, TagChange.Action.REMOVED, Source.RULE, at, tag.pk, Source.RULE],
+        )
+        cursor.execute(
+            f"DELETE FROM {links} WHERE id IN (SELECT l.id {gone})", [tag.pk, Source.RULE]
+        )
+        removed = cursor.rowcount
+        cursor.execute(f"DROP TABLE {MEMBERS}")
+    tag.refreshed_at, tag.last_added, tag.last_removed = now, added, removed
+    tag.save(update_fields=["refreshed_at", "last_added", "last_removed"])
+    return RuleRefresh(added, removed)

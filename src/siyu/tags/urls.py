@@ -11,6 +11,7 @@ urlpatterns = [
     path("groups/<int:group_pk>/tags/new/", views.tag_new, name="tag_create"),
     path("<int:pk>/edit/", views.tag_edit, name="tag_edit"),
     path("<int:pk>/delete/", views.tag_remove, name="tag_delete"),
+    path("<int:pk>/refresh/", views.tag_refresh, name="tag_refresh"),
     path("customers/<int:pk>/add/", views.customer_tag_add, name="customer_add"),
     path(
         "customers/<int:pk>/remove/<int:tag_pk>/",

@@ -1,8 +1,11 @@
 """Console pages for tags: the catalogue (admins, managers), the profile's tag panel (anyone,
 within their scope) and bulk tagging of the customer list's current selection."""
 
+from functools import partial
+
 from django.contrib import messages
-from django.http import HttpResponse
+from django.db import transaction
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
@@ -15,7 +18,7 @@ from siyu.customers.selectors import channel_list, customer_get, customer_search
 from siyu.customers.views import CustomerFilterForm, customer_filters
 from siyu.org.selectors import staff_visible_to, stores_visible_to, viewer_for
 from siyu.tags.forms import BulkTagForm, TagForm, TagGroupForm, TagPickForm
-from siyu.tags.models import Source
+from siyu.tags.models import Source, Tag
 from siyu.tags.selectors import tag_catalogue, tag_get, tag_group_get
 from siyu.tags.services import (
     MAX_BULK,
@@ -28,6 +31,7 @@ from siyu.tags.services import (
     tags_assign,
     tags_remove,
 )
+from siyu.tags.tasks import rule_tag_refresh_task
 from siyu.tags.templatetags.tagging import customer_tags_context
 
 # The catalogue
@@ -39,7 +43,7 @@ def tag_index(request):
     return TemplateResponse(request, "tags/index.html", {"groups": tag_catalogue(viewer)})
 
 
-def _save(request, form, title: str, save) -> HttpResponse:
+def _save(request, form, title: str, save, *, tag: Tag | None = None) -> HttpResponse:
     """Validate, call the service, and go back to the catalogue; errors re-render with 400."""
     status = 200
     if request.method == "POST":
@@ -53,7 +57,7 @@ def _save(request, form, title: str, save) -> HttpResponse:
                 messages.success(request, _("Saved."))
                 return redirect("tags:index")
     return TemplateResponse(
-        request, "tags/form.html", {"form": form, "title": title}, status=status
+        request, "tags/form.html", {"form": form, "title": title, "tag": tag}, status=status
     )
 
 
@@ -86,15 +90,40 @@ def tag_new(request, group_pk: int):
     group = tag_group_get(group_pk)
     form = TagForm(request.POST if request.method == "POST" else None)
     title = _("New tag in %(group)s") % {"group": group.name}
-    return _save(request, form, title, lambda data: tag_create(group=group, **data))
+    return _save(request, form, title, lambda data: _refresh_later(tag_create(group=group, **data)))
 
 
 @role_required(LEADS)
 def tag_edit(request, pk: int):
     tag = tag_get(pk)
-    initial = {f: getattr(tag, f) for f in ("name", "colour", "description", "order")}
+    initial = {f: getattr(tag, f) for f in ("name", "colour", "description", "order", "rule")}
     form = TagForm(request.POST if request.method == "POST" else None, initial=initial)
-    return _save(request, form, _("Edit tag"), lambda data: tag_update(tag=tag, **data))
+    return _save(
+        request,
+        form,
+        _("Edit tag"),
+        lambda data: _refresh_later(tag_update(tag=tag, **data)),
+        tag=tag,
+    )
+
+
+def _refresh_later(tag: Tag) -> Tag:
+    """A rule tag's members follow its (new) rule once the worker has refreshed it."""
+    if tag.is_rule:
+        transaction.on_commit(partial(rule_tag_refresh_task, tag.pk))
+    return tag
+
+
+@role_required(LEADS)
+@require_POST
+def tag_refresh(request, pk: int):
+    """Refresh a rule tag now (in the worker); its page then shows what was added and removed."""
+    tag = tag_get(pk)
+    if not tag.is_rule:
+        raise Http404
+    _refresh_later(tag)
+    messages.success(request, _("The refresh was queued; reload the page to see what changed."))
+    return redirect("tags:tag_edit", pk=tag.pk)
 
 
 @role_required(LEADS)
@@ -125,12 +154,15 @@ def customer_tag_add(request, pk: int):
     form = TagPickForm(request.POST)
     if not form.is_valid():
         return _panel(request, customer, error=" ".join(form.errors.get("tag", [])))
-    tags_assign(
-        customer_ids=[customer.pk],
-        tag=form.cleaned_data["tag"],
-        source=Source.MANUAL,
-        user=request.user,
-    )
+    try:
+        tags_assign(
+            customer_ids=[customer.pk],
+            tag=form.cleaned_data["tag"],
+            source=Source.MANUAL,
+            user=request.user,
+        )
+    except DomainError as exc:
+        return _panel(request, customer, error=exc.message)
     return _panel(request, customer)
 
 
@@ -138,9 +170,15 @@ def customer_tag_add(request, pk: int):
 @require_POST
 def customer_tag_remove(request, pk: int, tag_pk: int):
     customer = customer_get(viewer_for(request.user), pk)
-    tags_remove(
-        customer_ids=[customer.pk], tag=tag_get(tag_pk), source=Source.MANUAL, user=request.user
-    )
+    try:
+        tags_remove(
+            customer_ids=[customer.pk],
+            tag=tag_get(tag_pk),
+            source=Source.MANUAL,
+            user=request.user,
+        )
+    except DomainError as exc:
+        return _panel(request, customer, error=exc.message)
     return _panel(request, customer)
 
 
@@ -193,7 +231,11 @@ def bulk_tag(request):
         return TemplateResponse(request, "tags/bulk.html", context, status=400)
     tag, action = form.cleaned_data["tag"], form.cleaned_data["action"]
     service = tags_assign if action == "add" else tags_remove
-    changed = service(customer_ids=ids, tag=tag, source=Source.MANUAL, user=request.user)
+    try:
+        changed = service(customer_ids=ids, tag=tag, source=Source.MANUAL, user=request.user)
+    except DomainError as exc:
+        context["error"] = exc.message
+        return TemplateResponse(request, "tags/bulk.html", context, status=400)
     if action == "add":
         message = _("Tag %(tag)s added to %(count)s customers.")
     else:

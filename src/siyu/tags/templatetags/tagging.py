@@ -12,7 +12,7 @@ def customer_tags_context(customer, *, error: str = "") -> dict:
     dimensions = customer_tags_by_dimension(customer)
     have = {link.tag_id for d in dimensions for link in d.links}
     choices = [
-        (entry.group, [tag for tag in entry.tags if tag.pk not in have])
+        (entry.group, [t for t in entry.tags if t.pk not in have and not t.is_rule])
         for entry in tag_catalogue()
     ]
     return {
