@@ -70,6 +70,7 @@ class CustomerFilters:
     rfm_f: int | None = None
     rfm_group: str = ""
     is_super_user: bool | None = None
+    segment: Q | None = None  # a saved segment's compiled definition (siyu.segments.dsl)
 
 
 def customer_search(viewer: Viewer, filters: CustomerFilters) -> QuerySet[Customer]:
@@ -95,6 +96,8 @@ def customer_search(viewer: Viewer, filters: CustomerFilters) -> QuerySet[Custom
         qs = qs.filter(rfm_group=filters.rfm_group)
     if filters.is_super_user is not None:
         qs = qs.filter(is_super_user=filters.is_super_user)
+    if filters.segment is not None:
+        qs = qs.filter(filters.segment)
     text = filters.q.strip()
     if text:
         if len(text) > MAX_QUERY_LENGTH:

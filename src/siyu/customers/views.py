@@ -30,6 +30,8 @@ from siyu.customers.selectors import (
 )
 from siyu.customers.services import identity_reveal
 from siyu.org.selectors import staff_visible_to, stores_visible_to, viewer_for
+from siyu.segments.dsl import SegmentError, compile_definition
+from siyu.segments.models import Segment
 
 SCORES = [("", "—"), *((str(n), str(n)) for n in range(5, 0, -1))]
 
@@ -77,6 +79,11 @@ class CustomerFilterForm(forms.Form):
         empty_value=None,
         choices=[("", _("Anyone")), ("1", _("Super users")), ("0", _("Not super users"))],
     )
+    # ?segment=ID: the members of a saved segment, so a segment's page can link to its list.
+    segment_chosen: Segment | None = None
+    segment = forms.IntegerField(
+        label=_("Segment"), required=False, min_value=1, widget=forms.HiddenInput
+    )
     after = forms.IntegerField(
         label=_("Page link"), required=False, min_value=1, widget=forms.HiddenInput
     )
@@ -94,6 +101,21 @@ class CustomerFilterForm(forms.Form):
         for name, choices in options.items():
             self.fields[name].choices = [*self.fields[name].choices, *choices]
 
+    def clean_segment(self):
+        """The segment's definition as a condition; the segment itself on `segment_chosen`."""
+        pk = self.cleaned_data["segment"]
+        if pk is None:
+            return None
+        segment = Segment.objects.filter(pk=pk).first()
+        if segment is None:
+            raise forms.ValidationError(_("This segment does not exist (any more)."))
+        try:
+            condition = compile_definition(segment.definition)
+        except SegmentError as exc:
+            raise forms.ValidationError(exc.message) from None
+        self.segment_chosen = segment
+        return condition
+
 
 def customer_filters(data: dict) -> CustomerFilters:
     """The selector's filters from a CustomerFilterForm's cleaned data."""
@@ -107,6 +129,7 @@ def customer_filters(data: dict) -> CustomerFilters:
         rfm_f=data.get("rfm_f"),
         rfm_group=data.get("rfm_group", ""),
         is_super_user=data.get("is_super_user"),
+        segment=data.get("segment"),
     )
 
 

@@ -331,3 +331,32 @@ def test_export_of_an_unknown_format_is_refused(org, women, login):
 def test_export_needs_post(org, women, login):
     response = login(org.admin).get(reverse("segments:export", args=[women.pk, "csv"]))
     assert response.status_code == 405
+
+
+# ---------------------------------------------------------------------------- customer list
+
+
+def test_customer_list_shows_a_segments_members_in_scope(org, pool, women, login):
+    response = login(org.manager_a).get(reverse("customers:list"), {"segment": women.pk})
+    assert response.status_code == 200
+    assert {c.name for c in response.context["page"].items} == {"王小红", "李四"}
+    assert "女性客户" in response.content.decode()  # which segment is shown
+    # combined with a search
+    response = login(org.manager_a).get(reverse("customers:list"), {"segment": women.pk, "q": "李"})
+    assert [c.name for c in response.context["page"].items] == ["李四"]
+
+
+def test_customer_list_reports_an_unknown_segment(org, pool, login):
+    response = login(org.admin).get(reverse("customers:list"), {"segment": 999})
+    assert response.status_code == 200
+    assert response.context["form"].errors["segment"]
+
+
+def test_bulk_tagging_takes_a_segment(org, pool, women, login):
+    tag = TagFactory()
+    client = login(org.manager_a)
+    url = f"{reverse('tags:bulk')}?segment={women.pk}"
+    assert client.get(url).context["count"] == 2
+    client.post(url, {"tag": tag.pk, "action": "add"})
+    tagged = set(CustomerTag.objects.filter(tag=tag).values_list("customer_id", flat=True))
+    assert tagged == {pool["a_f"].pk, pool["a2_f"].pk}
