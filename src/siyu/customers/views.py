@@ -77,7 +77,7 @@ class CustomerFilterForm(forms.Form):
         required=False,
         coerce=lambda value: value == "1",
         empty_value=None,
-        choices=[("", _("Anyone")), ("1", _("Super users")), ("0", _("Not super users"))],
+        choices=[("", _("All customers")), ("1", _("Super users")), ("0", _("Not super users"))],
     )
     # ?segment=ID: the members of a saved segment, so a segment's page can link to its list.
     segment_chosen: Segment | None = None
