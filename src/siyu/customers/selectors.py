@@ -50,7 +50,7 @@ def customer_get(viewer: Viewer, pk) -> Customer:
         pk = target
     customer = (
         customers_visible_to(viewer)
-        .select_related("owner", "store", "first_channel")
+        .select_related("owner", "store", "first_channel", "clv")
         .filter(pk=pk)
         .first()
     )

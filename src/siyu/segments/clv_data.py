@@ -3,21 +3,25 @@
 The database side of siyu.segments.clv (docs/clv.md): one set-based query summarises every
 live buyer's paid orders (the RFM rule, rfm.paid_orders_sql) in calendar days, NumPy fits and
 scores on the distinct (frequency, recency, T) triples, and the predictions replace the
-CustomerClv table in one bulk write. No query per customer.
+CustomerClv table in one bulk write. No query per customer. Also the reads of the model page.
 """
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import pairwise
 
 import numpy as np
 from django.db import connection
+from django.db.models import Avg, Count, Q, Sum
 from django.utils import timezone
 from numpy.typing import NDArray
 
 from siyu.core.bulk import bulk_insert
 from siyu.customers.models import Customer
+from siyu.customers.selectors import customers_visible_to
+from siyu.org.selectors import Viewer
 from siyu.segments import clv, rfm
-from siyu.segments.models import CustomerClv
+from siyu.segments.models import ClvFit, CustomerClv
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -291,3 +295,78 @@ def predictions_write(customer_ids: IntArray, scores: Scores) -> int:
             f"(SELECT id FROM {customer} WHERE merged_into_id IS NOT NULL)"
         )
         return written - cursor.rowcount
+
+
+# ------------------------------------------------------------------------- the model page
+
+VALUE_EDGES = (0, 50, 100, 200, 500, 1000, 2000, 5000, 10000)  # CNY; the last is open-ended
+ALIVE_STEPS = 10  # P(alive) in tenths
+
+
+@dataclass(frozen=True)
+class Meaning:
+    """What the fitted parameters say in the brand's terms."""
+
+    purchases_per_year: float  # mean purchase rate while active, r / α per day
+    dropout: float  # mean chance of leaving after a purchase, a / (a + b)
+    mean_value: float  # population mean value of a purchase, p γ / (q − 1)
+
+
+@dataclass(frozen=True)
+class ClvPage:
+    fit: ClvFit | None  # the latest fit that succeeded
+    failed: ClvFit | None  # the latest attempt, when it failed after that
+    meaning: Meaning | None
+    scored: int  # the viewer's customers with a prediction
+    total_value: float
+    mean_alive: float | None
+    value_buckets: list[tuple[str, int]]
+    alive_buckets: list[tuple[str, int]]
+
+
+def clv_page(viewer: Viewer) -> ClvPage:
+    """The latest fit and the distribution of the viewer's predictions; three queries."""
+    attempt = ClvFit.objects.order_by("-created_at", "-id").first()
+    fit = attempt
+    if attempt is not None and attempt.failure:
+        fit = ClvFit.objects.filter(log_likelihood__isnull=False).order_by("-created_at").first()
+    meaning = None
+    if fit is not None:
+        bg, gg = fit.params["bgnbd"], fit.params["gamma_gamma"]
+        meaning = Meaning(
+            purchases_per_year=365 * bg["r"] / bg["alpha"],
+            dropout=bg["a"] / (bg["a"] + bg["b"]),
+            mean_value=gg["p"] * gg["v"] / (gg["q"] - 1),
+        )
+    edges = [*VALUE_EDGES, None]
+    value_counts = {
+        f"v{i}": Count("pk", filter=Q(value_365__gte=lo) & (Q(value_365__lt=hi) if hi else Q()))
+        for i, (lo, hi) in enumerate(pairwise(edges))
+    }
+    alive_counts = {
+        f"a{i}": Count(
+            "pk",
+            filter=Q(p_alive__gte=i / ALIVE_STEPS)
+            & (Q(p_alive__lt=(i + 1) / ALIVE_STEPS) if i < ALIVE_STEPS - 1 else Q()),
+        )
+        for i in range(ALIVE_STEPS)
+    }
+    row = CustomerClv.objects.filter(customer__in=customers_visible_to(viewer)).aggregate(
+        scored=Count("pk"),
+        total=Sum("value_365"),
+        alive=Avg("p_alive"),
+        **value_counts,
+        **alive_counts,
+    )
+    value_labels = [f"¥{lo:,}–{hi:,}" if hi else f"¥{lo:,}+" for lo, hi in pairwise(edges)]
+    alive_labels = [f"{10 * i}–{10 * (i + 1)}%" for i in range(ALIVE_STEPS)]
+    return ClvPage(
+        fit=fit,
+        failed=attempt if attempt is not fit else None,
+        meaning=meaning,
+        scored=row["scored"],
+        total_value=float(row["total"] or 0),
+        mean_alive=row["alive"],
+        value_buckets=[(label, row[f"v{i}"]) for i, label in enumerate(value_labels)],
+        alive_buckets=[(label, row[f"a{i}"]) for i, label in enumerate(alive_labels)],
+    )

@@ -18,5 +18,6 @@ urlpatterns: list = [
     path("layers/rfm/", views.rfm_grid_view, name="rfm"),
     path("layers/lifecycle/", views.lifecycle_view, name="lifecycle"),
     path("layers/super-users/", views.super_users_view, name="super_users"),
+    path("layers/clv/", views.clv_view, name="clv"),
     path("layers/recompute/<str:kind>/", views.layer_recompute, name="layer_recompute"),
 ]

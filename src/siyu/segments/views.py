@@ -19,6 +19,7 @@ from siyu.core.audit import client_ip
 from siyu.core.errors import DomainError
 from siyu.org.selectors import viewer_for
 from siyu.segments.builder import builder_vocabulary
+from siyu.segments.clv_data import clv_page
 from siyu.segments.dsl import SegmentError, segment_count
 from siyu.segments.forms import DefinitionForm, PageForm, SegmentForm, SnapshotForm
 from siyu.segments.layers import last_recomputes, lifecycle_funnel, rfm_grid, super_user_facts
@@ -38,7 +39,7 @@ from siyu.segments.selectors import (
     segment_sample,
     segment_snapshots,
 )
-from siyu.segments.tasks import rfm_recompute_task, stages_recompute_task
+from siyu.segments.tasks import clv_recompute_task, rfm_recompute_task, stages_recompute_task
 
 # ---------------------------------------------------------------------------- layers
 # Admins and managers; every figure is over the viewer's customers (siyu.segments.layers).
@@ -82,10 +83,30 @@ def super_users_view(request):
     return _layer_page(request, "segments/super_users.html", "super_users", context)
 
 
+@role_required(LEADS)
+def clv_view(request):
+    """The lifetime value model: parameters, holdout check, the viewer's predictions."""
+    page = clv_page(viewer_for(request.user))
+    rows = page.fit.holdout.get("rows", []) if page.fit else []
+    chart = {
+        "holdout": {
+            "labels": [
+                f"{r['frequency']}+" if r["open_ended"] else str(r["frequency"]) for r in rows
+            ],
+            "predicted": [round(r["predicted"], 3) for r in rows],
+            "actual": [round(r["actual"], 3) for r in rows],
+        },
+        "value": [[label, n] for label, n in page.value_buckets],
+        "alive": [[label, n] for label, n in page.alive_buckets],
+    }
+    return _layer_page(request, "segments/clv.html", "clv", {"page": page, "chart": chart})
+
+
 # kind → (task, the page to go back to)
 RECOMPUTE = {
     "rfm": (rfm_recompute_task, "segments:rfm"),
     "stages": (stages_recompute_task, "segments:lifecycle"),
+    "clv": (clv_recompute_task, "segments:clv"),
 }
 
 

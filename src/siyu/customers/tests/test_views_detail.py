@@ -1,9 +1,13 @@
 """The customer profile and the identity reveal: scope, masking, audit, merges."""
 
+from datetime import timedelta
+from decimal import Decimal
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from siyu.core.models import AuditLog
 from siyu.customers.models import Identity, MergeRecord
@@ -15,6 +19,7 @@ from siyu.customers.tests.factories import (
     RelationshipFactory,
 )
 from siyu.org.tests.factories import StaffFactory
+from siyu.segments.models import CustomerClv
 
 
 def detail(customer) -> str:
@@ -228,3 +233,25 @@ def test_query_count_does_not_grow_with_identities_relationships_and_merges(org,
     RelationshipFactory(customer=large, staff=org.staff_a)
     client = login(getattr(org, who))
     assert _queries(client, detail(large)) == _queries(client, detail(small))
+
+
+def test_profile_shows_predicted_lifetime_value_and_last_purchase(org, login):
+    scored = CustomerFactory(owner=org.staff_a, rfm_last_paid_at=timezone.now() - timedelta(3))
+    CustomerClv.objects.create(
+        customer=scored,
+        p_alive=0.8734,
+        purchases_90=0.4321,
+        purchases_365=1.55,
+        value_365=Decimal("456.78"),
+    )
+    unscored = CustomerFactory(owner=org.staff_a)
+    client = login(org.staff_a)
+
+    content = client.get(detail(scored)).content.decode()
+    for text in ("存活概率", "87%", "90 天内 0.4 次 · 365 天内 1.6 次", "¥456.78", "3\xa0日前"):
+        assert text in content, text
+
+    content = client.get(detail(unscored)).content.decode()
+    assert "存活概率" in content and "87%" not in content
+    # one query for the profile whether or not the customer has a prediction
+    assert _queries(client, detail(scored)) == _queries(client, detail(unscored))

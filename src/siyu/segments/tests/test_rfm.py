@@ -66,7 +66,11 @@ def test_a_full_refund_removes_the_order_from_f_and_m_and_drops_the_group():
     rfm_recompute(as_of=AS_OF)
 
     after = fresh(buyer)
-    assert (after.rfm_frequency, after.rfm_monetary, after.rfm_last_paid_at) == (1, 500, days_ago(2))
+    assert (after.rfm_frequency, after.rfm_monetary, after.rfm_last_paid_at) == (
+        1,
+        500,
+        days_ago(2),
+    )
     assert (after.rfm_r, after.rfm_f, after.rfm_m) == (5, 1, 5)
     assert after.rfm_group == "potential_loyalists"
 
