@@ -21,7 +21,7 @@ from siyu.customers.models import Identity
 from siyu.imports.loader import Counts
 from siyu.imports.tag_rows import TagRow
 from siyu.tags.models import CustomerTag, Source, Tag, TagGroup
-from siyu.tags.services import BATCH, MAX_BULK, tags_assign, tags_remove
+from siyu.tags.services import MAX_BULK, tags_assign, tags_remove
 
 LABEL = CustomerTag._meta.label_lower
 Pair = tuple[int, int]  # (customer id, tag id)
@@ -211,29 +211,26 @@ def _last_wins(
 
 
 def _existing(customers: list[int], tag_ids: list[int]) -> set[Pair]:
-    had: set[Pair] = set()
-    for start in range(0, len(customers), BATCH):
-        had.update(
-            CustomerTag.objects.filter(
-                customer_id__in=customers[start : start + BATCH], tag_id__in=tag_ids
-            ).values_list("customer_id", "tag_id")
+    wanted = set(tag_ids)
+    return {
+        (customer, tag)
+        for customer, tag in select_in(
+            CustomerTag, ["customer_id", "tag_id"], "customer_id", customers
         )
-    return had
+        if tag in wanted
+    }
 
 
 def _added_ids(new: set[Pair]) -> list[int]:
     """The ids of the assignments just made for `new`."""
-    customers = sorted({c for c, _ in new})
-    tag_ids = sorted({t for _, t in new})
-    ids: list[int] = []
-    for start in range(0, len(customers), BATCH):
-        found = CustomerTag.objects.filter(
-            customer_id__in=customers[start : start + BATCH],
-            tag_id__in=tag_ids,
-            source=Source.IMPORT,
-        ).values_list("pk", "customer_id", "tag_id")
-        ids.extend(pk for pk, customer, tag in found if (customer, tag) in new)
-    return sorted(ids)
+    found = select_in(
+        CustomerTag,
+        ["id", "customer_id", "tag_id"],
+        "customer_id",
+        sorted({c for c, _ in new}),
+        where={"source": Source.IMPORT},
+    )
+    return sorted(pk for pk, customer, tag in found if (customer, tag) in new)
 
 
 def _ranges(ids: list[int]) -> list[tuple[str, int, int]]:
