@@ -21,8 +21,6 @@ from siyu.customers.models import Channel, Customer, Identity
 from siyu.customers.services import customers_merge
 from siyu.imports.rows import CustomerRow, OrderRow
 
-ATTRIBUTES = ("name", "gender", "birthday", "province", "city")
-
 
 @dataclass
 class Counts:
@@ -44,11 +42,14 @@ class Counts:
 class Group:
     """Rows of one chunk that share identifiers, i.e. one person."""
 
+    first: int = 0  # index of the group's first row, which orders the groups
     rows: list[int] = field(default_factory=list)
     keys: set[tuple[str, str]] = field(default_factory=set)
     existing: set[int] = field(default_factory=set)
     new_keys: set[tuple[str, str]] = field(default_factory=set)
     customer_id: int | None = None
+    # What the one matched customer lacks, in FILLED order; None when the group merges.
+    lacks: tuple | None = None
 
 
 def resolve_rows(
@@ -77,30 +78,57 @@ def resolve_rows(
 
 
 def _group(rows: Sequence[CustomerRow | OrderRow]) -> list[Group]:
-    """Union rows that share any identifier (union-find over row indexes)."""
-    parent = list(range(len(rows)))
+    """Union rows that share any identifier, in the order of each group's first row.
 
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    owner: dict[tuple[str, str], int] = {}
+    Most rows carry one identifier and join or open a group by dict lookup; only a row whose
+    identifiers belong to several groups so far unites them.
+    """
+    owner: dict[tuple[str, str], Group] = {}
+    groups: list[Group] = []
     for index, row in enumerate(rows):
-        for key in row.identifiers:
-            if key in owner:
-                parent[find(index)] = find(owner[key])
-            else:
-                owner[key] = index
-    by_root: dict[int, Group] = {}
-    for index, row in enumerate(rows):
-        if not row.identifiers:
+        keys = row.identifiers
+        if not keys:
             continue
-        group = by_root.setdefault(find(index), Group())
+        if len(keys) == 1:
+            group = owner.get(keys[0])
+            if group is None:
+                group = owner[keys[0]] = Group(first=index)
+                group.keys.add(keys[0])
+                groups.append(group)
+            group.rows.append(index)
+            continue
+        found = list({id(g): g for k in keys if (g := owner.get(k)) is not None}.values())
+        if not found:
+            group = Group(first=index)
+            groups.append(group)
+        else:
+            found.sort(key=lambda g: g.first)
+            group, *absorbed = found
+            for other in absorbed:
+                group.rows += other.rows
+                group.keys |= other.keys
+                for key in other.keys:
+                    owner[key] = group
+                other.rows = []
+            if absorbed:
+                group.rows.sort()
         group.rows.append(index)
-        group.keys.update(row.identifiers)
-    return list(by_root.values())
+        for key in keys:
+            owner[key] = group
+            group.keys.add(key)
+    return [g for g in groups if g.rows]
+
+
+# What each matched customer lacks (one flag per FILLED, in order): a group is sent to the
+# attribute fill only when its rows hold something its customer lacks.
+FILLED = ("name", "gender", "birthday", "province", "city", "phone")
+MATCH_SQL = """
+SELECT i.value, i.customer_id, c.name = '', c.gender = '', c.birthday IS NULL,
+    c.province = '', c.city = '', c.phone = ''
+FROM {identity} i JOIN {customer} c ON c.id = i.customer_id
+WHERE i.kind = %s AND i.namespace = '' AND i.value {test}
+"""
+MATCH_BATCH = 2_000  # SQLite: values per IN list
 
 
 def _match_existing(groups: list[Group]) -> None:
@@ -109,18 +137,33 @@ def _match_existing(groups: list[Group]) -> None:
         for kind, value in group.keys:
             by_kind[kind].add(value)
     found: dict[tuple[str, str], int] = {}
-    for kind, values in by_kind.items():
-        for value, customer_id in select_in(
-            Identity,
-            ["value", "customer_id"],
-            "value",
-            list(values),
-            where={"kind": kind, "namespace": ""},
-        ):
-            found[(kind, value)] = customer_id
+    lacks: dict[int, tuple] = {}
+    quote = connection.ops.quote_name
+    tables = {
+        "identity": quote(Identity._meta.db_table),
+        "customer": quote(Customer._meta.db_table),
+    }
+    with connection.cursor() as cursor:
+        for kind, values in by_kind.items():
+            if connection.vendor == "postgresql":
+                # One array parameter: thousands of placeholders cost more than the lookup.
+                batches = [[list(values)]]
+                sql = MATCH_SQL.format(test="= ANY(%s)", **tables)
+            else:
+                values = list(values)
+                batches = [values[i : i + MATCH_BATCH] for i in range(0, len(values), MATCH_BATCH)]
+            for batch in batches:
+                if connection.vendor != "postgresql":
+                    sql = MATCH_SQL.format(test=f"IN ({', '.join(['%s'] * len(batch))})", **tables)
+                cursor.execute(sql, [kind, *batch])
+                for value, customer_id, *flags in cursor.fetchall():
+                    found[(kind, value)] = customer_id
+                    lacks[customer_id] = tuple(flags)
     for group in groups:
         group.existing = {found[key] for key in group.keys if key in found}
         group.new_keys = {key for key in group.keys if key not in found}
+        if len(group.existing) == 1:
+            group.lacks = lacks[next(iter(group.existing))]
 
 
 def _merge(groups: list[Group], counts: Counts) -> None:
@@ -155,27 +198,14 @@ def _create(
     records = []
     for customer_id, group in zip(ids, new, strict=True):
         group.customer_id = customer_id
-        attrs = _attributes(rows, group.rows)
-        phone = _first_phone(rows, group.rows)
-        full, initials = name_pinyin(attrs.get("name", ""))
+        name, gender, birthday, province, city, phone = _attributes(rows, group.rows)
+        full, initials = name_pinyin(name)
         records.append(
             (
-                customer_id,
-                attrs.get("name", ""),
-                full,
-                initials,
-                attrs.get("gender", ""),
-                attrs.get("birthday"),
-                attrs.get("province", ""),
-                attrs.get("city", ""),
-                phone,
-                phone[-4:],
-                channel.pk,
-                seen_at,
-                now,
-                now,
+                customer_id, name, full, initials, gender, birthday, province, city, phone,
+                phone[-4:], channel.pk, seen_at, now, now,
             )
-        )
+        )  # fmt: skip
     bulk_insert(
         Customer,
         [
@@ -240,18 +270,19 @@ def _fill_attributes(groups: list[Group], rows: Sequence[CustomerRow | OrderRow]
     """
     fills = []
     for group in groups:
-        if not group.existing:
+        lacks = group.lacks
+        if not group.existing or (lacks is not None and not any(lacks)):
             continue
-        attrs, phone = _attributes(rows, group.rows), _first_phone(rows, group.rows)
-        if not attrs and not phone:
-            continue
-        name = attrs.get("name", "")
+        values = _attributes(rows, group.rows)
+        if lacks is not None and not any(v for v, lack in zip(values, lacks, strict=True) if lack):
+            continue  # nothing the customer lacks: the UPDATE would skip it anyway
+        name, gender, birthday, province, city, phone = values
+        # Pinyin is written only with a name the customer lacks.
+        pinyin = name_pinyin(name) if lacks is None or lacks[0] else ("", "")
         fills.append(
             (
-                group.customer_id, name, *name_pinyin(name), attrs.get("gender", ""),
-                connection.ops.adapt_datefield_value(attrs.get("birthday")),
-                attrs.get("province", ""), attrs.get("city", ""),
-                phone, phone[-4:],
+                group.customer_id, name, *pinyin, gender,
+                connection.ops.adapt_datefield_value(birthday), province, city, phone, phone[-4:],
             )
         )  # fmt: skip
     if not fills:
@@ -294,24 +325,26 @@ def _fill_by_copy(fills: list[tuple], table: str) -> None:
         cursor.execute("TRUNCATE siyu_import_fill")
 
 
-def _attributes(rows: Sequence[CustomerRow | OrderRow], indexes: list[int]) -> dict:
-    """The first non-empty value of each attribute across a group's rows."""
-    attrs: dict = {}
-    for index in indexes:
+def _attributes(rows: Sequence[CustomerRow | OrderRow], indexes: list[int]) -> tuple:
+    """The first non-empty value of each of FILLED across a group's rows."""
+    first = rows[indexes[0]]
+    if isinstance(first, OrderRow):
+        values = [first.receiver_name or "", "", None, "", "", first.phone or ""]
+        fields = ("receiver_name", None, None, None, None, "phone")
+    else:
+        values = [
+            first.name or "", first.gender or "", first.birthday, first.province or "",
+            first.city or "", first.phone or "",
+        ]  # fmt: skip
+        fields = FILLED
+    for index in indexes[1:]:
+        if all(values):
+            break
         row = rows[index]
-        values = (
-            {k: getattr(row, k, None) for k in ATTRIBUTES}
-            if isinstance(row, CustomerRow)
-            else {"name": row.receiver_name}
-        )
-        for key, value in values.items():
-            if value not in (None, "") and key not in attrs:
-                attrs[key] = value
-    return attrs
-
-
-def _first_phone(rows: Sequence[CustomerRow | OrderRow], indexes: list[int]) -> str:
-    return next((rows[i].phone for i in indexes if rows[i].phone), "")
+        for position, name in enumerate(fields):
+            if name and not values[position]:
+                values[position] = getattr(row, name) or values[position]
+    return tuple(values)
 
 
 def load_orders(
