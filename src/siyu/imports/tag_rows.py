@@ -40,7 +40,7 @@ class TagRow:
 
 
 def parse_tag(text: str) -> TagName:
-    """ "group:tag" → (group, tag); "tag" → (None, tag). Raises DomainError when malformed."""
+    """Split "group:tag" into (group, tag); a bare tag gives (None, tag). Raises DomainError."""
     text = text.strip()
     parts = GROUP_MARK.split(text, maxsplit=1)
     group, name = (parts[0], parts[1]) if len(parts) == 2 else (None, text)
