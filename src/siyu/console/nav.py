@@ -51,13 +51,15 @@ def nav_for(request, viewer: Viewer) -> list[NavLink]:
     view_name = match.view_name if match else ""
     namespace = match.namespace if match else ""
     is_django_staff = bool(getattr(request.user, "is_staff", False))
+    # A page under an area's path prefix belongs to that area, not to its namespace's area.
+    claimed = any(a.path_prefix and request.path.startswith(a.path_prefix) for a in AREAS)
     links = []
     for area in AREAS:
         if viewer.role not in area.roles or (area.django_staff_only and not is_django_staff):
             continue
         current = (
             view_name == area.url_name
-            or bool(area.namespace and area.namespace == namespace)
+            or bool(area.namespace and area.namespace == namespace and not claimed)
             or bool(area.path_prefix and request.path.startswith(area.path_prefix))
         )
         links.append(NavLink(area.label, reverse(area.url_name), current))

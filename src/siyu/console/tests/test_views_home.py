@@ -76,6 +76,7 @@ def test_a_login_without_staff_record_gets_a_note_not_an_error(db, client):
             [
                 "customers:list",
                 "tags:index",
+                "segments:list",
                 "segments:rfm",
                 "imports:list",
                 "org:index",
@@ -84,9 +85,16 @@ def test_a_login_without_staff_record_gets_a_note_not_an_error(db, client):
         ),
         (
             "manager_a",
-            ["customers:list", "tags:index", "segments:rfm", "imports:list", "org:index"],
+            [
+                "customers:list",
+                "tags:index",
+                "segments:list",
+                "segments:rfm",
+                "imports:list",
+                "org:index",
+            ],
         ),
-        ("staff_a", ["customers:list"]),
+        ("staff_a", ["customers:list", "segments:list"]),
     ],
 )
 def test_navigation_lists_only_the_areas_the_role_may_open(org, login, who, areas):

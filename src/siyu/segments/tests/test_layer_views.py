@@ -245,3 +245,10 @@ def test_only_admins_may_recompute(org, login):
     assert client.get(url).status_code == 405
     assert client.post(reverse("segments:layer_recompute", args=["nonsense"])).status_code == 404
     assert not LayerRecompute.objects.exists()
+
+
+def test_the_layers_area_is_current_on_every_layer_page(org, login):
+    client = login(org.admin)
+    for url in (RFM, LIFECYCLE, SUPER):
+        current = [link.url for link in client.get(url).context["nav"] if link.current]
+        assert current == [RFM]

@@ -32,7 +32,9 @@
           data: data.cells,
           label: {
             show: true,
-            formatter: function (p) { return p.value[2] + "\n¥" + p.value[3]; }
+            lineHeight: 18,
+            // Empty cells stay blank, so the filled ones stand out.
+            formatter: function (p) { return p.value[2] ? p.value[2] + "\n¥" + p.value[3] : ""; }
           },
           emphasis: { itemStyle: { borderColor: "#333", borderWidth: 1 } }
         }]
