@@ -16,6 +16,7 @@ from siyu.customers.models import Customer
 from siyu.customers.tests.factories import CustomerFactory, PhoneIdentityFactory
 from siyu.org.selectors import viewer_for
 from siyu.segments.dsl import segment_count
+from siyu.segments.dsl import vocabulary as dsl_vocabulary
 from siyu.segments.models import Segment, SegmentSnapshot
 from siyu.segments.segment_services import segment_create, segment_snapshot_create
 from siyu.tags.models import CustomerTag
@@ -76,7 +77,7 @@ def test_preview_samples_members_with_phones_masked_per_role(org, pool, login):
         ({"any": []}, "any: must be a non-empty list"),
         ({"all": [{"tags": {"any": ["vip"]}}]}, "all[0].tags.any[0]"),
         ({"attr": "shoe_size", "op": "eq", "value": 42}, "attr: unknown attribute"),
-        ('{"all": [', "not valid JSON"),
+        ('{"all": [', "JSON"),
         ("", ""),
     ],
 )
@@ -211,7 +212,9 @@ def _queries(client, url) -> int:
 
 def test_list_page_query_count_does_not_grow_with_segments(org, pool, women, login):
     client = login(org.manager_a)
+    # session, user, viewer, the segments, one aggregate counting all of them
     few = _queries(client, reverse("segments:list"))
+    assert few == 5
     for n in range(5):
         segment_create(name=f"分群{n}", definition={"attr": "rfm_r", "op": "gte", "value": 3})
     assert _queries(client, reverse("segments:list")) == few
@@ -220,7 +223,9 @@ def test_list_page_query_count_does_not_grow_with_segments(org, pool, women, log
 def test_detail_page_query_count_does_not_grow_with_members(org, pool, women, login):
     client = login(org.admin)
     url = reverse("segments:detail", args=[women.pk])
+    # session, user, viewer, the segment, a page of members, the count, the snapshots
     few = _queries(client, url)
+    assert few == 7
     for _ in range(10):
         PhoneIdentityFactory(customer=CustomerFactory(owner=org.staff_b, gender="f"))
     segment_snapshot_create(segment=women, viewer=viewer_for(org.admin.user))
@@ -360,3 +365,16 @@ def test_bulk_tagging_takes_a_segment(org, pool, women, login):
     client.post(url, {"tag": tag.pk, "action": "add"})
     tagged = set(CustomerTag.objects.filter(tag=tag).values_list("customer_id", flat=True))
     assert tagged == {pool["a_f"].pk, pool["a2_f"].pk}
+
+
+def test_builder_offers_every_attribute_and_only_the_viewers_staff(org, login):
+    TagFactory(name="高价值")
+    response = login(org.staff_a).get(reverse("segments:new"))
+    vocabulary = response.context["vocabulary"]
+    names = {a["name"] for a in vocabulary["attributes"]}
+    assert names == {a["name"] for a in dsl_vocabulary()["attributes"]}
+    owner = next(a for a in vocabulary["attributes"] if a["name"] == "owner")
+    assert [pk for pk, label in owner["choices"]] == [org.staff_a.pk]
+    assert [t[1] for g in vocabulary["tag_groups"] for t in g["tags"]] == ["高价值"]
+    # session, user, viewer, then staff, stores, channels, tag groups, tags, event types
+    assert _queries(login(org.staff_a), reverse("segments:new")) == 9
