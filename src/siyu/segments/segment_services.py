@@ -238,6 +238,8 @@ def _member_rows(segment: Segment, viewer: Viewer):
                 owner or "",
                 timezone.localtime(first_seen).strftime("%Y-%m-%d %H:%M"),
             ]
+        if len(batch) < EXPORT_BATCH:  # the last batch: no need to ask for an empty one
+            return
 
 
 def _write_csv(out: IO[bytes], lines) -> int:

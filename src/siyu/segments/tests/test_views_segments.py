@@ -378,3 +378,21 @@ def test_builder_offers_every_attribute_and_only_the_viewers_staff(org, login):
     assert [t[1] for g in vocabulary["tag_groups"] for t in g["tags"]] == ["高价值"]
     # session, user, viewer, then staff, stores, channels, tag groups, tags, event types
     assert _queries(login(org.staff_a), reverse("segments:new")) == 9
+
+
+def test_export_reads_members_in_batches_without_a_query_per_customer(
+    org, pool, women, login, monkeypatch
+):
+    monkeypatch.setattr("siyu.segments.segment_services.EXPORT_BATCH", 2)
+    client = login(org.admin)
+    url = reverse("segments:export", args=[women.pk, "csv"])
+    with CaptureQueriesContext(connection) as few:
+        _, *rows = _csv_rows(client.post(url))
+    assert len(rows) == 3
+    for _ in range(4):
+        CustomerFactory(owner=org.staff_b, gender="f")
+    with CaptureQueriesContext(connection) as more:
+        _, *rows = _csv_rows(client.post(url))
+    # every member once, across batches of two; one more batch costs two queries
+    assert len(rows) == len({row[0] for row in rows}) == 7
+    assert len(more.captured_queries) == len(few.captured_queries) + 2 * 2
