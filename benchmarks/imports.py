@@ -109,7 +109,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--existing", type=int, default=0, help="seed N customers first")
     parser.add_argument("--again", action="store_true", help="then import the file again")
+    parser.add_argument("--phases", action="store_true", help="time the loader's steps")
     args = parser.parse_args()
+    if args.phases:
+        time_phases()
     call_command("migrate", verbosity=0)
     if args.existing and not Customer.objects.exists():
         started = time.perf_counter()
@@ -128,6 +131,32 @@ def main() -> None:
             load(path, args.kind, args.rows, channel)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS: {peak:.0f} MB")
+
+
+STEPS = ["_group", "_match_existing", "_merge", "_create", "_attach", "_fill_attributes",
+         "load_orders"]  # fmt: skip
+spent: dict[str, float] = {}
+
+
+def time_phases() -> None:
+    """Wrap the loader's steps with wall-clock timers (they include the database's work)."""
+    from siyu.imports import loader, services
+
+    def timed(name, function):
+        def wrapper(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[name] = spent.get(name, 0.0) + time.perf_counter() - started
+
+        return wrapper
+
+    for name in STEPS:
+        setattr(loader, name, timed(name, getattr(loader, name)))
+    services.load_orders = loader.load_orders
+    services.import_job_report = timed("import_job_report", services.import_job_report)
+    services.bulk_insert = timed("row errors", services.bulk_insert)
 
 
 def cpu_seconds() -> tuple[float, float]:
@@ -171,6 +200,9 @@ def load(path: Path, kind: str, rows: int, channel: Channel) -> None:
         "database server (PostgreSQL on this host only)"
     )
     print(f"counts: {job.counts}")
+    if spent:
+        print("phases (wall): " + ", ".join(f"{k} {v:.1f} s" for k, v in spent.items()))
+        spent.clear()
 
 
 if __name__ == "__main__":

@@ -16,11 +16,12 @@ from django.utils import timezone
 
 from siyu.commerce.models import Order, OrderItem
 from siyu.core.audit import audit_record
+from siyu.core.bulk import bulk_insert
 from siyu.core.errors import DomainError
 from siyu.core.models import AuditLog
 from siyu.customers.models import Channel, Customer, Identity, MergeRecord, Relationship
 from siyu.imports import presets, rows, tag_rows
-from siyu.imports.loader import Counts, chunked, load_orders, resolve_rows
+from siyu.imports.loader import Counts, chunked, load_orders, read_ahead, resolve_rows
 from siyu.imports.models import ImportedRange, ImportJob, ImportRowError, SavedMapping
 from siyu.imports.readers import ImportFileError, open_table
 from siyu.imports.reports import write_error_report
@@ -166,17 +167,22 @@ def _run_chunks(job: ImportJob, progress: Progress | None) -> Iterator[None]:
             if step is None:
                 return
             parsed, counts, errors = step
-            ImportRowError.objects.bulk_create(
-                ImportRowError(
-                    job=job,
-                    row=row.row,
-                    values=[_json_cell(v) for v in row.values],
-                    errors=[
-                        {"column": e.column, "reason": e.reason, "value": e.value}
-                        for e in row.errors
-                    ],
-                )
-                for row in errors
+            # COPY / batched INSERT: a large file's failed rows are many, model instances slow.
+            bulk_insert(
+                ImportRowError,
+                ["job_id", "row", "values", "errors"],
+                (
+                    (
+                        job.pk,
+                        row.row,
+                        [_json_cell(v) for v in row.values],
+                        [
+                            {"column": e.column, "reason": e.reason, "value": e.value}
+                            for e in row.errors
+                        ],
+                    )
+                    for row in errors
+                ),
             )
             ImportedRange.objects.bulk_create(
                 ImportedRange(job=job, model=label, first_id=first, last_id=last)
@@ -221,7 +227,7 @@ def _process(job: ImportJob, *, start_after: int, progress: Progress | None):
             if number > start_after
         )
         key = (lambda r: r.external_order_id) if job.kind == ImportJob.Kind.ORDERS else None
-        for chunk in chunked(source, CHUNK_ROWS, key=key):
+        for chunk in read_ahead(chunked(source, CHUNK_ROWS, key=key)):
             if job.kind == ImportJob.Kind.TAGS:
                 # Rows naming nobody or clashing tags get their errors while loading.
                 counts = load_tags(

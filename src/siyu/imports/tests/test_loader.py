@@ -1,9 +1,14 @@
-"""The loader's in-memory grouping agrees with a plain union-find over the rows."""
+"""The loader's in-memory parts: grouping rows into people, reading ahead in a thread."""
 
+import itertools
 import random
+import threading
 from types import SimpleNamespace
 
-from siyu.imports.loader import _group
+import pytest
+
+from siyu.imports.loader import _group, read_ahead
+from siyu.imports.readers import ImportFileError
 
 
 def reference_groups(rows):
@@ -46,3 +51,32 @@ def test_grouping_matches_union_find_on_random_chunks_with_chains_and_bridges():
         groups = _group(rows)
 
         assert [(g.rows, g.keys) for g in groups] == reference_groups(rows)
+
+
+def test_read_ahead_yields_every_item_in_order_then_raises_the_producers_error():
+    def items():
+        yield from range(5)
+        raise ImportFileError("row 7 cannot be decoded", row=7)
+
+    seen = []
+    with pytest.raises(ImportFileError, match="row 7"):
+        for item in read_ahead(items()):
+            seen.append(item)
+
+    assert seen == [0, 1, 2, 3, 4]
+
+
+def test_read_ahead_closed_early_stops_its_thread():
+    produced = []
+
+    def items():
+        for n in itertools.count():
+            produced.append(n)
+            yield n
+
+    reader = read_ahead(items(), depth=2)
+    assert [next(reader), next(reader)] == [0, 1]
+    reader.close()
+
+    assert not any(t.name == "siyu-import-read-ahead" for t in threading.enumerate())
+    assert len(produced) <= 5  # the consumer's two, the queue's two, one waiting to be put
