@@ -1,17 +1,23 @@
-"""The segment builder in a real browser: two conditions, the live count, save.
+"""The segment builder in a real browser: two conditions, the live count, save; and the form
+reading back a saved definition with every kind of condition.
 
 Runs Debian's Chromium through Playwright against the live test server, like
-console/tests/test_browser_flow.py (whose fixture and skip rule it shares).
+console/tests/test_browser_flow.py, whose fixture and skip rule it shares.
 """
+
+import json
 
 import pytest
 
-from siyu.console.tests.test_browser_flow import browser_page, pytestmark  # noqa: F401
+from siyu.console.tests import test_browser_flow as flow
 from siyu.customers.tests.factories import CustomerFactory
 from siyu.org.tests.factories import PASSWORD
 from siyu.segments.models import Segment
 from siyu.tags.models import CustomerTag
 from siyu.tags.tests.factories import TagFactory
+
+browser_page = flow.browser_page  # the shared fixture
+pytestmark = flow.pytestmark  # skipped without Chromium, except in CI
 
 
 def _count_is(page, n: int) -> None:
@@ -65,3 +71,54 @@ def test_manager_builds_a_two_condition_segment_and_saves_it(org, live_server, b
         "all": [{"attr": "gender", "op": "eq", "value": "f"}, {"tags": {"any": [vip.pk]}}]
     }
     assert page.inner_text("#segment-count") == "1"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_form_reads_back_every_kind_of_condition(org, live_server, browser_page):
+    tag = TagFactory(name="沉睡")
+    definition = {
+        "all": [
+            {"attr": "gender", "op": "in", "value": ["f", "m"]},
+            {"attr": "age", "op": "between", "value": [20, 40]},
+            {"attr": "consent_sms", "op": "is_set", "value": False},
+            {"attr": "owner", "op": "eq", "value": org.staff_a.pk},
+            {"attr": "rfm_monetary", "op": "gte", "value": 100.5},
+            {"attr": "first_seen", "op": "within_days", "value": 90},
+            {
+                "any": [
+                    {"tags": {"none": [tag.pk]}},
+                    {"orders": {"within_days": 30, "amount": {"gte": 99.5, "lte": 500}}},
+                    {"orders": {"product": "面霜", "none": True}},
+                ]
+            },
+            {
+                "not": {
+                    "any": [
+                        {"relationship": "deleted_us"},
+                        {
+                            "events": {
+                                "type": "material_view",
+                                "within_days": 7,
+                                "properties": {"channel": "douyin", "step": 2},
+                                "at_least": 2,
+                            }
+                        },
+                    ]
+                }
+            },
+            {"not": {"relationship": "active_friend"}},
+        ]
+    }
+    segment = Segment.objects.create(name="复杂分群", definition=definition)
+    page = browser_page
+    page.goto(f"{live_server.url}/login/")
+    page.fill("input[name=username]", org.admin.user.username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/")
+
+    page.goto(f"{live_server.url}/segments/{segment.pk}/edit/")
+    page.wait_for_selector("[data-preview=count]")  # the server accepted what the form built
+    assert page.locator(".builder-leaf").count() == 12
+    assert page.locator(".builder-json").count() == 0  # every condition has its own inputs
+    assert json.loads(page.input_value("textarea[name=definition]")) == definition
