@@ -396,3 +396,13 @@ def test_export_reads_members_in_batches_without_a_query_per_customer(
     # every member once, across batches of two; one more batch costs two queries
     assert len(rows) == len({row[0] for row in rows}) == 7
     assert len(more.captured_queries) == len(few.captured_queries) + 2 * 2
+
+
+def test_an_export_over_the_cap_is_refused_before_reading_members(
+    org, pool, women, login, monkeypatch
+):
+    monkeypatch.setattr("siyu.segments.segment_services.EXPORT_MAX_ROWS", 2)
+    response = login(org.admin).post(reverse("segments:export", args=[women.pk, "xlsx"]))
+    assert response.status_code == 400
+    assert "2" in response.context["error"]
+    assert not AuditLog.objects.filter(action="export").exists()
