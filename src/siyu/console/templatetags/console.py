@@ -57,6 +57,7 @@ def model_name_plural(label_lower: str) -> str:
 AUDIT_TARGET_URLS = {
     "customers.customer": "customers:detail",
     "imports.importjob": "imports:detail",
+    "segments.segment": "segments:detail",
 }
 
 

@@ -406,3 +406,9 @@ def test_an_export_over_the_cap_is_refused_before_reading_members(
     assert response.status_code == 400
     assert "2" in response.context["error"]
     assert not AuditLog.objects.filter(action="export").exists()
+
+
+def test_the_audit_log_links_an_export_to_its_segment(org, pool, women, login):
+    login(org.staff_a).post(reverse("segments:export", args=[women.pk, "csv"]))
+    page = login(org.admin).get(reverse("core:audit")).content.decode()
+    assert f'href="{reverse("segments:detail", args=[women.pk])}"' in page
