@@ -137,7 +137,9 @@ def _is_int(v: Any) -> bool:
 
 
 def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    if isinstance(v, bool):
+        return False
+    return isinstance(v, int) or (isinstance(v, float) and math.isfinite(v))
 
 
 def _is_day(v: Any) -> bool:
@@ -165,17 +167,19 @@ def integer(low: int, high: int, what: str = "") -> Kind:
 
 
 def number(low: float, high: float, what: str) -> Kind:
-    test = lambda v: _is_number(v) and low <= v <= high  # noqa: E731
-    return Kind("number", what, test, (("min", low), ("max", high)))
+    return Kind(
+        "number", what, lambda v: _is_number(v) and low <= v <= high, (("min", low), ("max", high))
+    )
 
 
 def text(what: str, *, of: str = "") -> Kind:
-    test = lambda v: isinstance(v, str) and len(v) <= MAX_TEXT  # noqa: E731
-    return Kind("text", what, test, (("max_length", MAX_TEXT), *((("of", of),) if of else ())))
+    facts = (("max_length", MAX_TEXT), *((("of", of),) if of else ()))
+    return Kind("text", what, lambda v: isinstance(v, str) and len(v) <= MAX_TEXT, facts)
 
 
 def ident(of: str, what: str) -> Kind:
-    return Kind("id", what, lambda v: _is_int(v) and v > 0, (("of", of),))
+    # A row id fits a 64-bit integer column; a bigger one would fail in the database.
+    return Kind("id", what, lambda v: _is_int(v) and 0 < v < 2**63, (("of", of),))
 
 
 def _is_scalar(v: Any) -> bool:
@@ -583,7 +587,7 @@ def _check_properties(value: Any, path: str, kind: Kind) -> None:
     if len(value) > MAX_PROPERTIES:
         _fail(path, f"must have at most {MAX_PROPERTIES} properties")
     for name, wanted in value.items():
-        if not PROPERTY_NAME.fullmatch(name):
+        if not (isinstance(name, str) and PROPERTY_NAME.fullmatch(name)):
             _fail(
                 _at(path, name),
                 "a property name has at most 60 letters, digits or _, not starting with a digit",
