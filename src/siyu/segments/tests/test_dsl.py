@@ -610,6 +610,8 @@ def test_the_vocabulary_is_json_with_labels_in_the_active_language():
     labels = {a["name"]: a["label"] for a in words["attributes"]}
     assert labels["gender"] == "性别"
     assert labels["p_alive"] == "存活概率"
+    assert labels["birthday_month"] == "生日月份"
+    assert words["leaves"]["events"]["label"] == "行为事件"
     assert set(labels) >= {"province", "city", "birthday_month", "first_order", "last_order"}
     gender = next(a for a in words["attributes"] if a["name"] == "gender")
     assert gender["ops"] == ["eq", "ne", "in", "is_set"]
