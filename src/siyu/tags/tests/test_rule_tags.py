@@ -2,9 +2,9 @@
 
 import pytest
 from django.db import connection
-from django.utils import translation
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import translation
 
 from siyu.core.errors import DomainError
 from siyu.customers.models import Customer
