@@ -34,7 +34,7 @@ from siyu.demo.people import (
     person_name,
 )
 from siyu.org.models import Staff, Store, Team
-from siyu.segments.services import rfm_recompute, stages_recompute
+from siyu.segments.services import clv_recompute, rfm_recompute, stages_recompute
 
 Step = Callable[[SeedContext], None]
 HQ_TEAM = "总部私域运营组"
@@ -218,9 +218,13 @@ def seed_merges(ctx: SeedContext) -> None:
 
 
 def seed_layers(ctx: SeedContext) -> None:
-    """RFM scores, super users and lifecycle stages, computed from the orders as the worker does."""
-    ctx.progress.begin("layers", 2)
+    """RFM scores, super users, lifetime value and lifecycle stages, computed from the orders
+    as the worker does."""
+    ctx.progress.begin("layers", 3)
     ctx.counts["rfm scored"] = rfm_recompute(as_of=ctx.now).scored
+    ctx.progress.advance(1)
+    fit = clv_recompute(as_of=ctx.now)
+    ctx.counts["clv scored"] = 0 if fit.failure else fit.customers
     ctx.progress.advance(1)
     ctx.counts["stage changes"] = sum(stages_recompute(as_of=ctx.now).values())
     ctx.progress.advance(1)

@@ -6,7 +6,7 @@ scores on the distinct (frequency, recency, T) triples, and the predictions repl
 CustomerClv table in one bulk write. No query per customer. Also the reads of the model page.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from itertools import pairwise
 
@@ -28,6 +28,8 @@ IntArray = NDArray[np.int64]
 DAY = 86_400
 FETCH = 100_000  # rows per fetch: memory stays at a few arrays, not a million tuples
 MAX_VALUE = 999_999_999_999.99  # the largest value_365 the column holds
+# Just inside clv's search bounds (1e-6, 1e6): a parameter outside ended at a bound.
+BOUNDS = (1.001e-6, 0.999e6)
 
 
 class FitFailed(Exception):
@@ -162,6 +164,7 @@ def compress(frequency: FloatArray, recency: FloatArray, T: FloatArray) -> Tripl
 class Model:
     bgnbd: clv.BgNbdParams
     gamma_gamma: clv.GammaGammaParams
+    gamma_gamma_limits: list[str]  # parameters at the search bound (a limit of the model)
     repeat_buyers: int
 
 
@@ -178,7 +181,13 @@ def params_json(model: Model) -> dict:
     bg, gg = model.bgnbd, model.gamma_gamma
     return {
         "bgnbd": {"r": bg.r, "alpha": bg.alpha, "a": bg.a, "b": bg.b},
-        "gamma_gamma": {"p": gg.p, "q": gg.q, "v": gg.v, "log_likelihood": gg.log_likelihood},
+        "gamma_gamma": {
+            "p": gg.p,
+            "q": gg.q,
+            "v": gg.v,
+            "log_likelihood": float(gg.log_likelihood),
+            "limits": model.gamma_gamma_limits,
+        },
         "repeat_buyers": model.repeat_buyers,
         "time_unit": "day",
     }
@@ -198,6 +207,38 @@ def _fit_bgnbd(triples: Triples) -> clv.BgNbdParams:
     return params
 
 
+def _fit_gamma_gamma(x: FloatArray, m: FloatArray) -> tuple[clv.GammaGammaParams, list[str]]:
+    """Gamma-Gamma on the repeat buyers' average spends; also the parameters that ended at
+    the search bound.
+
+    Fitted in units of the mean repeat purchase, so the bounds mean the same whatever the
+    currency or price level. On small or very regular data the maximum likelihood can lie at
+    a limit of the model: q, γ → ∞ when customers' average spends differ no more than chance
+    makes them (everyone gets the population mean), p → ∞ when each customer always spends
+    the same (everyone keeps their own average). The search stops at its bound, where the
+    predictions equal the limit's, so those parameters are used and named.
+    """
+    scale = float(np.dot(x, m) / x.sum())  # mean value of a repeat purchase
+    xs, ms, weights = clv.compress_monetary(x, m / scale)
+    fitted = clv.fit_gamma_gamma(xs, ms, weights)
+    limits = [
+        label
+        for name, label in (("p", "p"), ("q", "q"), ("v", "γ"))
+        if not BOUNDS[0] < getattr(fitted, name) < BOUNDS[1]
+    ]
+    if not (fitted.converged or (limits and np.isfinite(fitted.log_likelihood))):
+        raise FitFailed("Gamma-Gamma: the maximum-likelihood search did not converge")
+    if fitted.q <= 1:
+        raise FitFailed(f"Gamma-Gamma: q = {fitted.q:.3f} ≤ 1, the mean spend is infinite")
+    # back to currency: γ scales with the spends, the log-likelihood by the Jacobian
+    params = replace(
+        fitted,
+        v=fitted.v * scale,
+        log_likelihood=fitted.log_likelihood - fitted.n_customers * np.log(scale),
+    )
+    return params, limits
+
+
 def fit_and_score(histories: Histories, triples: Triples) -> tuple[Model, Scores]:
     """Fit BG/NBD on the triples and Gamma-Gamma on the repeat buyers' spend, then score
     every buyer. Raises FitFailed with the reason when either model cannot be used."""
@@ -208,12 +249,7 @@ def fit_and_score(histories: Histories, triples: Triples) -> tuple[Model, Scores
     spends = (histories.frequency > 0) & (histories.monetary > 0)
     if not spends.any():
         raise FitFailed("Gamma-Gamma: no repeat purchase with a positive value")
-    x, m, weights = clv.compress_monetary(histories.frequency[spends], histories.monetary[spends])
-    gamma_gamma = clv.fit_gamma_gamma(x, m, weights)
-    if not gamma_gamma.converged:
-        raise FitFailed("Gamma-Gamma: the maximum-likelihood search did not converge")
-    if gamma_gamma.q <= 1:
-        raise FitFailed(f"Gamma-Gamma: q = {gamma_gamma.q:.3f} ≤ 1, the mean spend is infinite")
+    gamma_gamma, limits = _fit_gamma_gamma(histories.frequency[spends], histories.monetary[spends])
 
     # Purchases and P(alive) depend on the triple only: compute them once per triple.
     t = (triples.frequency, triples.recency, triples.T)
@@ -224,7 +260,7 @@ def fit_and_score(histories: Histories, triples: Triples) -> tuple[Model, Scores
     value = clv.expected_average_value(
         gamma_gamma, np.where(spends, histories.frequency, 0), histories.monetary
     )
-    model = Model(bgnbd, gamma_gamma, int(spends.sum()))
+    model = Model(bgnbd, gamma_gamma, limits, int(spends.sum()))
     return model, Scores(p_alive, purchases_90, purchases_365, purchases_365 * value)
 
 

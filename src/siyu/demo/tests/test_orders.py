@@ -14,7 +14,7 @@ from siyu.demo.orders import EXPORTS, Buyer, buyer_orders, platform_buyers, seed
 from siyu.demo.services import demo_seed, seed_layers
 from siyu.imports.models import ImportJob
 from siyu.imports.presets import detect
-from siyu.segments.models import StageChange
+from siyu.segments.models import CustomerClv, StageChange
 
 NOW = datetime(2025, 6, 30, 12, 0, tzinfo=UTC)
 TODAY = date(2025, 6, 30)
@@ -118,6 +118,8 @@ def test_the_demo_layers_customers_from_their_orders(db):
     assert ctx.counts["rfm scored"] == Customer.objects.exclude(rfm_group="").count() > 0
     assert Customer.objects.filter(is_super_user=True).exists()
     assert StageChange.objects.count() == ctx.counts["stage changes"] > 0
+    # and every buyer has a predicted lifetime value from a fit that succeeded
+    assert ctx.counts["clv scored"] == CustomerClv.objects.count() == ctx.counts["rfm scored"]
 
 
 def test_orders_are_imported_onto_the_customers_whose_buyer_ids_they_carry(seeded):

@@ -31,7 +31,13 @@ def fitted() -> ClvFit:
         as_of=AS_OF,
         params={
             "bgnbd": {"r": 0.5, "alpha": 50.0, "a": 0.6, "b": 2.4},
-            "gamma_gamma": {"p": 6.0, "q": 4.0, "v": 30.0, "log_likelihood": -10.0},
+            "gamma_gamma": {
+                "p": 6.0,
+                "q": 4.0,
+                "v": 30.0,
+                "log_likelihood": -10.0,
+                "limits": [],
+            },
             "repeat_buyers": 3,
             "time_unit": "day",
         },
@@ -142,7 +148,7 @@ def test_query_count_is_pinned_and_does_not_grow(org, login):
 
 
 def test_admin_recomputes_now(org, login, django_capture_on_commit_callbacks):
-    build_buyers(60)
+    build_buyers(150)
     client = login(org.admin)
     assert reverse("segments:layer_recompute", args=["clv"]) in client.get(URL).content.decode()
 
@@ -151,13 +157,13 @@ def test_admin_recomputes_now(org, login, django_capture_on_commit_callbacks):
 
     assert response.status_code == 302 and response["Location"] == URL
     fit = ClvFit.objects.get()
-    assert fit.failure == "" and fit.customers == 60
-    assert CustomerClv.objects.count() == 60
+    assert fit.failure == "" and fit.customers == 150
+    assert CustomerClv.objects.count() == 150
     assert client.get(URL).context["page"].fit == fit
 
 
 def test_the_page_draws_a_real_fit(org, login):
-    build_buyers(80)
+    build_buyers(150)
     clv_recompute(as_of=AS_OF, holdout_days=60)
     content = login(org.admin).get(URL).content.decode()
     assert "BG/NBD" in content and "Gamma-Gamma" in content

@@ -133,7 +133,7 @@ def test_the_holdout_check_counts_what_buyers_did_after_the_calibration_end():
 
 
 def test_a_second_run_gives_the_same_predictions():
-    build_buyers(60)
+    build_buyers(150)
     clv_recompute(as_of=AS_OF)
     first = stored()
 
@@ -144,7 +144,7 @@ def test_a_second_run_gives_the_same_predictions():
 
 
 def test_without_repeat_buyers_the_failure_is_recorded_and_predictions_stay():
-    build_buyers(40)
+    build_buyers(150)
     clv_recompute(as_of=AS_OF)
     before = stored()
     assert before
@@ -158,8 +158,21 @@ def test_without_repeat_buyers_the_failure_is_recorded_and_predictions_stay():
     fit = clv_recompute(as_of=AS_OF)
 
     assert "repeat purchase" in fit.failure
-    assert fit.log_likelihood is None and fit.customers == 40
+    assert fit.log_likelihood is None and fit.customers == 150
     assert stored() == before
+
+
+def test_when_every_purchase_costs_the_same_gamma_gamma_is_used_at_its_limit():
+    build_buyers(150)
+    Order.objects.update(amount=Decimal("100"))
+
+    fit = clv_recompute(as_of=AS_OF)
+
+    # the likelihood grows without end towards no spread at all: the search stops at a bound
+    assert fit.failure == ""
+    assert fit.params["gamma_gamma"]["limits"]
+    for row in CustomerClv.objects.filter(purchases_365__gt=0.01):
+        assert float(row.value_365) / row.purchases_365 == pytest.approx(100, rel=1e-2)
 
 
 def test_an_empty_base_records_a_failure():
@@ -169,7 +182,7 @@ def test_an_empty_base_records_a_failure():
 
 
 def test_a_merge_drops_the_absorbed_customers_prediction():
-    histories = build_buyers(30)
+    histories = build_buyers(150)
     clv_recompute(as_of=AS_OF)
     survivor, absorbed = sorted(histories)[:2]
 
@@ -182,7 +195,7 @@ def test_a_merge_drops_the_absorbed_customers_prediction():
     assert CustomerClv.objects.filter(customer_id=survivor).exists()
     # the next fit scores the survivor on both histories and nobody else appears
     fit = clv_recompute(as_of=AS_OF)
-    assert fit.customers == 29
+    assert fit.customers == 149
     assert set(stored()) == set(histories) - {absorbed}
 
 
@@ -195,7 +208,7 @@ def test_the_number_of_queries_does_not_grow_with_the_buyers():
             assert clv_recompute(as_of=AS_OF).failure == ""
         return len(captured)
 
-    assert queries(40, 1) == queries(200, 2)
+    assert queries(150, 1) == queries(300, 2)
 
 
 def test_a_holdout_of_less_than_a_day_is_refused():
