@@ -266,19 +266,22 @@ def test_first_and_last_paid_order():
     order(new, days=3)  # 2026-06-27
     future = CustomerFactory()
     order(future, days=-2)  # paid after the as-of time
+    edge = CustomerFactory()
+    order(edge, days=30)  # exactly 30 days: outside a 30-day window
     never = CustomerFactory()
     last_30 = {"attr": "last_order", "op": "within_days", "value": 30}
     first_30 = {"attr": "first_order", "op": "within_days", "value": 30}
     # then: an order refunded in full is no last order
     assert members(last_30) == ids(regular, new)
-    assert members({"not": last_30}) == ids(refunded_last, future, never)
+    assert members({"not": last_30}) == ids(refunded_last, future, edge, never)
+    assert members({**last_30, "value": 31}) == ids(regular, new, edge)
     assert members(first_30) == ids(new)
     assert members({"attr": "first_order", "op": "before", "value": "2026-01-01"}) == ids(regular)
     assert members({"attr": "first_order", "op": "after", "value": "2026-03-21"}) == ids(
-        refunded_last, new
+        refunded_last, new, edge
     )
     assert members({"attr": "last_order", "op": "before", "value": "2026-06-20"}) == ids(
-        refunded_last
+        refunded_last, edge
     )
     assert members({"attr": "last_order", "op": "after", "value": "2026-06-20"}) == ids(new)
 
