@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from siyu.commerce.models import Order
 from siyu.customers.services import customers_merge
 from siyu.customers.tests.factories import ChannelFactory, CustomerFactory
-from siyu.segments import clv
+from siyu.segments import clv, clv_data
 from siyu.segments.models import ClvFit, CustomerClv
 from siyu.segments.services import clv_recompute
 from siyu.segments.tests.helpers import AS_OF
@@ -214,3 +214,19 @@ def test_the_number_of_queries_does_not_grow_with_the_buyers():
 def test_a_holdout_of_less_than_a_day_is_refused():
     with pytest.raises(ValueError):
         clv_recompute(as_of=AS_OF, holdout_days=0)
+
+
+def test_compress_gives_the_distinct_triples_counts_and_each_buyers_triple():
+    rng = np.random.default_rng(5)
+    T = rng.integers(0, 40, 5000)
+    x = rng.integers(0, 45, 5000)  # more purchases than days, as a simulation may draw
+    t_x = np.minimum(rng.integers(0, 40, 5000), T)
+
+    triples = clv_data.compress(x, t_x, T)
+
+    unique, inverse, counts = np.unique(
+        np.column_stack([x, t_x, T]), axis=0, return_inverse=True, return_counts=True
+    )
+    assert np.array_equal(np.column_stack([triples.frequency, triples.recency, triples.T]), unique)
+    assert np.array_equal(triples.weights, counts)
+    assert np.array_equal(triples.inverse, inverse.ravel())
