@@ -45,6 +45,7 @@ def bulk_insert(
     *,
     using: str = DEFAULT_DB_ALIAS,
     chunk_size: int = CHUNK_SIZE,
+    binary: bool = False,
 ) -> int:
     """Insert `rows` into `model`'s table in one transaction and return how many were written.
 
@@ -52,6 +53,11 @@ def bulk_insert(
     iterable, a generator included; it is consumed in chunks of `chunk_size`, so memory stays
     bounded. Raises the database's IntegrityError on a duplicate or a dangling reference, and
     then nothing of this call is kept.
+
+    binary=True lets PostgreSQL's COPY take the binary format, about ten times cheaper for
+    the client to produce. Every value must then have its column's own Python type: str for
+    text, int or Decimal for numbers, date, aware datetime; a float for a decimal column, a
+    naive datetime or a date as text raises TypeError. Other databases ignore it.
     """
     connection = connections[using]
     fields = [model._meta.get_field(name) for name in columns]
@@ -63,7 +69,11 @@ def bulk_insert(
     # The raw driver calls below raise the driver's errors; make them Django's, as the ORM does.
     with transaction.atomic(using=using), connection.wrap_database_errors:
         if connection.vendor == "postgresql":
-            return _copy(connection, f"COPY {table} ({names}) FROM STDIN", rows)
+            sql = f"COPY {table} ({names}) FROM STDIN"
+            if not binary:
+                return _copy(connection, sql, rows)
+            types = _column_types(connection, model._meta.db_table, [f.column for f in fields])
+            return _copy(connection, f"{sql} (FORMAT BINARY)", rows, types)
         if connection.vendor == "sqlite":
             marks = ", ".join("?" * len(fields))
             sql = f"INSERT INTO {table} ({names}) VALUES ({marks})"
@@ -327,9 +337,29 @@ def _prepare_each(
         yield row
 
 
-def _copy(connection, sql: str, rows: Iterable[Row]) -> int:
+_TYPES: dict[tuple, list[int]] = {}
+
+
+def _column_types(connection, table: str, columns: list[str]) -> list[int]:
+    """The type oids of `columns` of `table`, asked once per database, table and columns."""
+    key = (connection.settings_dict["NAME"], table, tuple(columns))
+    if key not in _TYPES:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT attname, atttypid FROM pg_attribute WHERE attrelid = %s::regclass "
+                "AND attname = ANY(%s)",
+                [connection.ops.quote_name(table), columns],
+            )
+            oids = dict(cursor.fetchall())
+        _TYPES[key] = [oids[column] for column in columns]
+    return _TYPES[key]
+
+
+def _copy(connection, sql: str, rows: Iterable[Row], types: list[int] | None = None) -> int:
     count = 0
     with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        if types is not None:
+            copy.set_types(types)
         for row in rows:
             copy.write_row(row)
             count += 1

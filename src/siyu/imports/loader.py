@@ -229,6 +229,7 @@ def _create(
             "updated_at",
         ],
         records,
+        binary=True,
     )  # fmt: skip
     counts.created += len(new)
     counts.ranges.append((Customer._meta.label_lower, ids[0], ids[-1]))
@@ -248,6 +249,7 @@ def _attach(groups: list[Group], channel: Channel, counts: Counts) -> None:
             (pk, customer_id, kind, "", value, channel.pk, now)
             for pk, (customer_id, (kind, value)) in zip(ids, new, strict=True)
         ),
+        binary=True,
     )
     counts.ranges.append((Identity._meta.label_lower, ids[0], ids[-1]))
 
@@ -406,6 +408,7 @@ def load_orders(
             (pk, channel.pk, ref, *orders[ref].values(), now, now)
             for pk, ref in zip(ids, new_refs, strict=True)
         ),
+        binary=True,
     )
     if new_refs:
         counts.ranges.append((Order._meta.label_lower, ids[0], ids[-1]))
@@ -437,6 +440,7 @@ def load_orders(
             for row in order_lines
             if row.product_title or row.sku or row.product_id
         ),
+        binary=True,
     )
     return len(new_refs), len(changed)
 

@@ -288,10 +288,14 @@ def _phone(row: ParsedRow, raw: Any, column: str) -> None:
         e164 = "+86" + text
     else:
         text = _unwrap(text)
+        if MASKED_PHONE.search(text):  # what normalize_phone refuses first; common in exports
+            row.phone_display = text
+            row.masked.append(("phone", text))
+            return
         try:
             e164 = normalize_phone(text)
         except DomainError as exc:
-            if MASKED_PHONE.search(text) or EXTENSION.search(re.sub(r"[\s()]", "", text)):
+            if EXTENSION.search(re.sub(r"[\s()]", "", text)):
                 row.phone_display = text
                 row.masked.append(("phone", text))
             else:

@@ -11,13 +11,14 @@ from siyu.customers.tests.factories import CustomerFactory
 SEEN = datetime(2025, 3, 1, 8, 30, 15, 123456, tzinfo=UTC)
 
 
-def test_bulk_insert_round_trips_the_values_the_orm_uses(db):
+@pytest.mark.parametrize("binary", [False, True])  # text or binary COPY on PostgreSQL
+def test_bulk_insert_round_trips_the_values_the_orm_uses(db, binary):
     # given rows of aware datetimes, dates, decimals and nulls, with reserved ids
     ids = reserve_ids(Customer, 3)
     rows = ((pk, f"王{pk}", SEEN, date(1990, 5, 17) if pk % 2 else None, pk % 2 == 0) for pk in ids)
     columns = ["id", "name", "first_seen_at", "birthday", "consent_sms"]
     # when they are bulk-inserted from a generator in small chunks
-    count = bulk_insert(Customer, columns, rows, chunk_size=2)
+    count = bulk_insert(Customer, columns, rows, chunk_size=2, binary=binary)
     # then the ORM reads back what was written, and filters on it
     assert count == 3
     first = Customer.objects.get(pk=ids[0])
@@ -27,7 +28,10 @@ def test_bulk_insert_round_trips_the_values_the_orm_uses(db):
     assert first.created_at is not None
     assert Customer.objects.filter(first_seen_at__gte=SEEN, birthday=date(1990, 5, 17)).exists()
     bulk_insert(
-        Channel, ["code", "name", "spend", "created_at"], [("x", "X", Decimal("1.50"), SEEN)]
+        Channel,
+        ["code", "name", "spend", "created_at"],
+        [("x", "X", Decimal("1.50"), SEEN)],
+        binary=binary,
     )
     assert Channel.objects.get(code="x").spend == Decimal("1.50")
 

@@ -1,8 +1,11 @@
+import random
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
+from siyu.core.errors import DomainError
+from siyu.customers.identifiers import normalize_phone
 from siyu.imports.presets import build_mapping
 from siyu.imports.readers import open_table
 from siyu.imports.rows import (
@@ -56,6 +59,26 @@ def test_given_phone_stored_as_a_number_in_xlsx_when_parsed_then_it_is_a_phone(r
     row = parse_customer(2, [raw], build_mapping(["手机号"], kind="customer"))
 
     assert row.phone == "+8613812341234"
+
+
+def test_phones_parsed_agree_with_the_oneid_normaliser_on_a_large_random_sample():
+    # The parser's shortcuts (plain mainland mobiles, masked numbers) must give exactly what
+    # normalize_phone gives: the same E.164 value, or no identity at all.
+    rng = random.Random(11)
+    sample = [f"1{rng.randrange(10**10):010d}" for _ in range(20_000)]
+    sample += [f"{p}{rng.randrange(10**7):07d}" for p in range(1000, 2000) for _ in range(3)]
+    sample += [f"1{rng.randrange(10**9):09d}", f"1{rng.randrange(10**11):011d}"]
+    sample += ["13800000000", "19999999999", "10000000000", "138****1234", "1380000000x"]
+    sample += ["１３８１２３４１２３４", "+8613812341234", "8613812341234", "138 1234 1234"]
+    sample += ["138xxxx1234", "138XXX1234", "13812341234-12", "(0571) 8888 8888"]
+    for raw in sample:
+        row = member(phone=raw)
+        try:
+            expected = normalize_phone(raw)
+        except DomainError:
+            expected = None
+        assert row.phone == expected, raw
+        assert row.identifiers == ([("phone", expected)] if expected else []), raw
 
 
 def test_given_prefix_outside_the_fast_path_when_parsed_then_phonenumbers_decides():
