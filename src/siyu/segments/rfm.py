@@ -230,23 +230,43 @@ WHERE rfm_r IS NOT NULL
     ]
 
 
-def super_user_update_sql(*, share_percent: int) -> list[Sql]:
-    """Flag the smallest set of live customers bringing `share_percent` of monetary value."""
+SUPER = "segments_super_chosen"  # a temporary table of the customers to flag
+
+
+def temp_index_sql(vendor: str, table: str, column: str) -> list[Sql]:
+    """An index on a temporary table's customer key, and statistics on PostgreSQL.
+
+    The joins and anti-joins with the customer table then stay hash joins or index probes even
+    when the customer table's own statistics are stale (right after a large import): without
+    them PostgreSQL planned them as a scan of the whole temporary table per customer.
+    """
+    sqls = [Sql(f"CREATE INDEX {table}_key ON {table} ({column})", [])]
+    if vendor == "postgresql":
+        sqls.append(Sql(f"ANALYZE {table}", []))  # temporary tables get no statistics else
+    return sqls
+
+
+def super_user_update_sql(vendor: str, *, share_percent: int) -> list[Sql]:
+    """Flag the smallest set of live customers bringing `share_percent` of monetary value.
+
+    The set is computed once into a temporary table: as a correlated subquery, a planner
+    misled by stale statistics re-ran the window over all customers for each of them.
+    """
     customer = Customer._meta.db_table
-    # EXISTS, not IN: PostgreSQL turns it into a hash (anti-)join whatever the set's size.
-    chosen = (
-        f"EXISTS (SELECT 1 FROM ({cumulative_sql()}) w "
-        f"WHERE w.id = {customer}.id AND w.prev_cents * 100 < %s * w.total)"
-    )
+    chosen = f"EXISTS (SELECT 1 FROM {SUPER} s WHERE s.id = {customer}.id)"
     return [
+        Sql(f"DROP TABLE IF EXISTS {SUPER}", []),
         Sql(
-            f"UPDATE {customer} SET is_super_user = TRUE WHERE NOT is_super_user AND {chosen}",
+            f"CREATE TEMPORARY TABLE {SUPER} AS SELECT w.id AS id FROM ({cumulative_sql()}) w "
+            f"WHERE w.prev_cents * 100 < %s * w.total",
             [share_percent],
         ),
+        *temp_index_sql(vendor, SUPER, "id"),
+        Sql(f"UPDATE {customer} SET is_super_user = TRUE WHERE NOT is_super_user AND {chosen}", []),
         Sql(
-            f"UPDATE {customer} SET is_super_user = FALSE WHERE is_super_user AND NOT {chosen}",
-            [share_percent],
+            f"UPDATE {customer} SET is_super_user = FALSE WHERE is_super_user AND NOT {chosen}", []
         ),
+        Sql(f"DROP TABLE {SUPER}", []),
     ]
 
 

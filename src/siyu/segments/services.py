@@ -74,12 +74,13 @@ def rfm_recompute(*, as_of: datetime | None = None) -> RfmSummary:
             scheme=scheme,
         )
     )
-    if connection.vendor == "postgresql":
-        _execute(rfm.Sql(f"ANALYZE {rfm.SCORED}", []))  # temp tables get no statistics
+    for sql in rfm.temp_index_sql(connection.vendor, rfm.SCORED, "customer_id"):
+        _execute(sql)
     written = sum(_execute(sql) for sql in rfm.rfm_write_sql(connection.vendor))
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE {rfm.SCORED}")
-    for sql in rfm.super_user_update_sql(share_percent=settings.SIYU_SUPER_USER_SHARE):
+    share = settings.SIYU_SUPER_USER_SHARE
+    for sql in rfm.super_user_update_sql(connection.vendor, share_percent=share):
         _execute(sql)
     groups = dict(
         Customer.objects.live()
