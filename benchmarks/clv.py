@@ -8,8 +8,9 @@ clv_recompute runs between its query and its write — compress to distinct (fre
 recency, T), fit BG/NBD and Gamma-Gamma, score every customer (P(alive), purchases in 90 and
 365 days, value) — and, in the same run, the `lifetimes` package on the same customers
 (BetaGeoFitter and GammaGammaFitter on one row per customer, its conditional predictions),
-when a Python with lifetimes is given; prints both times, the speed ratio and the parameter
-agreement. lifetimes is not a dependency; install it into a throw-away venv:
+when a Python with lifetimes is given; prints both times (the fastest of ``--repeat`` runs
+each: the machine may be shared), the speed ratio and the parameter agreement. lifetimes is
+not a dependency; install it into a throw-away venv:
 
     python3 -m venv /tmp/lt && /tmp/lt/bin/pip install lifetimes numpy scipy pandas
     .venv/bin/python benchmarks/clv.py --lifetimes /tmp/lt/bin/python   # 1,000,000 customers
@@ -60,26 +61,31 @@ LIFETIMES = textwrap.dedent(
     warnings.simplefilter("ignore")
     data = np.load(sys.argv[1])
     x, t_x, T, m = data["frequency"], data["recency"], data["T"], data["monetary"]
-    started = time.perf_counter()
-    bg = BetaGeoFitter().fit(x, t_x, T)
-    fitted_bg = time.perf_counter()
-    n90 = bg.conditional_expected_number_of_purchases_up_to_time(90, x, t_x, T)
-    n365 = bg.conditional_expected_number_of_purchases_up_to_time(365, x, t_x, T)
-    alive = bg.conditional_probability_alive(x, t_x, T)
-    scored_bg = time.perf_counter()
-    repeat = x > 0
-    gg = GammaGammaFitter().fit(x[repeat], m[repeat])
-    fitted_gg = time.perf_counter()
-    value = np.asarray(n365) * np.asarray(gg.conditional_expected_average_profit(x, m))
-    done = time.perf_counter()
+    best = None
+    for _ in range(int(sys.argv[3])):
+        started = time.perf_counter()
+        bg = BetaGeoFitter().fit(x, t_x, T)
+        fitted_bg = time.perf_counter()
+        n90 = bg.conditional_expected_number_of_purchases_up_to_time(90, x, t_x, T)
+        n365 = bg.conditional_expected_number_of_purchases_up_to_time(365, x, t_x, T)
+        alive = bg.conditional_probability_alive(x, t_x, T)
+        scored_bg = time.perf_counter()
+        repeat = x > 0
+        gg = GammaGammaFitter().fit(x[repeat], m[repeat])
+        fitted_gg = time.perf_counter()
+        value = np.asarray(n365) * np.asarray(gg.conditional_expected_average_profit(x, m))
+        done = time.perf_counter()
+        seconds = {"fit BG/NBD": fitted_bg - started, "score BG/NBD": scored_bg - fitted_bg,
+                   "fit Gamma-Gamma": fitted_gg - scored_bg, "score value": done - fitted_gg,
+                   "total": done - started}
+        if best is None or seconds["total"] < best["total"]:
+            best = seconds
     np.savez(sys.argv[2], p_alive=np.asarray(alive), purchases_90=np.asarray(n90),
              purchases_365=np.asarray(n365), value_365=value)
     print(json.dumps({
         "bgnbd": {k: float(v) for k, v in bg.params_.items()},
         "gamma_gamma": {k: float(v) for k, v in gg.params_.items()},
-        "seconds": {"fit BG/NBD": fitted_bg - started, "score BG/NBD": scored_bg - fitted_bg,
-                    "fit Gamma-Gamma": fitted_gg - scored_bg, "score value": done - fitted_gg,
-                    "total": done - started},
+        "seconds": best,
     }))
     """
 )
@@ -110,22 +116,27 @@ def simulate(customers: int, days: int, seed: int) -> clv_data.Histories:
     )
 
 
-def ours(histories: clv_data.Histories) -> tuple[clv_data.Model, clv_data.Scores, dict]:
-    started = time.perf_counter()
-    triples = clv_data.compress(histories.frequency, histories.recency, histories.T)
-    compressed = time.perf_counter()
-    model, scores = clv_data.fit_and_score(histories, triples)
-    done = time.perf_counter()
-    seconds = {
-        "compress": compressed - started,
-        "fit + score": done - compressed,
-        "total": done - started,
-        "triples": triples.weights.size,
-    }
-    return model, scores, seconds
+def ours(
+    histories: clv_data.Histories, repeat: int
+) -> tuple[clv_data.Model, clv_data.Scores, dict]:
+    best: dict = {}
+    for _ in range(repeat):
+        started = time.perf_counter()
+        triples = clv_data.compress(histories.frequency, histories.recency, histories.T)
+        compressed = time.perf_counter()
+        model, scores = clv_data.fit_and_score(histories, triples)
+        done = time.perf_counter()
+        if not best or done - started < best["total"]:
+            best = {
+                "compress": compressed - started,
+                "fit + score": done - compressed,
+                "total": done - started,
+                "triples": triples.weights.size,
+            }
+    return model, scores, best
 
 
-def theirs(python: str, histories: clv_data.Histories) -> tuple[dict, dict]:
+def theirs(python: str, histories: clv_data.Histories, repeat: int) -> tuple[dict, dict]:
     with tempfile.TemporaryDirectory() as tmp:
         data, out, script = (Path(tmp) / name for name in ("in.npz", "out.npz", "lt.py"))
         np.savez(
@@ -137,7 +148,9 @@ def theirs(python: str, histories: clv_data.Histories) -> tuple[dict, dict]:
         )
         script.write_text(LIFETIMES)
         result = subprocess.run(
-            [python, str(script), str(data), str(out)], capture_output=True, text=True
+            [python, str(script), str(data), str(out), str(repeat)],
+            capture_output=True,
+            text=True,
         )
         if result.returncode:
             raise SystemExit(f"lifetimes failed:\n{result.stderr[-2000:]}")
@@ -147,7 +160,7 @@ def theirs(python: str, histories: clv_data.Histories) -> tuple[dict, dict]:
 
 def synthetic(args) -> None:
     histories = simulate(args.customers, args.days, args.seed)
-    model, scores, seconds = ours(histories)
+    model, scores, seconds = ours(histories, args.repeat)
     print(f"customers          {args.customers:>12,}")
     print(f"repeat buyers      {int((histories.frequency > 0).sum()):>12,}")
     print(f"distinct triples   {seconds['triples']:>12,}")
@@ -161,7 +174,7 @@ def synthetic(args) -> None:
         for name, true in (TRUE | TRUE_GG).items():
             print(f"  {name:<8} {true:>9.4f} {fitted[name]:>9.4f}")
     else:
-        report, their_scores = theirs(args.lifetimes, histories)
+        report, their_scores = theirs(args.lifetimes, histories, args.repeat)
         for step, value in report["seconds"].items():
             print(f"lifetimes: {step:<16}{value:>9.2f}s")
         ratio = report["seconds"]["total"] / seconds["total"]
@@ -222,6 +235,9 @@ def main() -> None:
     parser.add_argument("--lifetimes", help="a Python that has the lifetimes package")
     parser.add_argument("--database", action="store_true", help="run on SIYU_DATABASE_URL")
     parser.add_argument("--holdout-days", type=int, default=90)
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="time each side this many times, keep the fastest"
+    )
     args = parser.parse_args()
     if args.database:
         database(args)

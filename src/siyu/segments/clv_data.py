@@ -28,6 +28,7 @@ IntArray = NDArray[np.int64]
 DAY = 86_400
 FETCH = 100_000  # rows per fetch: memory stays at a few arrays, not a million tuples
 MAX_VALUE = 999_999_999_999.99  # the largest value_365 the column holds
+HORIZONS = np.array([[90.0], [365.0]])  # days; one row of expected purchases each
 # Just inside clv's search bounds (1e-6, 1e6): a parameter outside ended at a bound.
 BOUNDS = (1.001e-6, 0.999e6)
 
@@ -268,8 +269,7 @@ def fit_and_score(histories: Histories, triples: Triples) -> tuple[Model, Scores
     # Purchases and P(alive) depend on the triple only: compute them once per triple.
     t = (triples.frequency, triples.recency, triples.T)
     p_alive = clv.probability_alive(bgnbd, *t)[triples.inverse]
-    purchases_90 = clv.expected_purchases(bgnbd, 90, *t)[triples.inverse]
-    purchases_365 = clv.expected_purchases(bgnbd, 365, *t)[triples.inverse]
+    purchases_90, purchases_365 = clv.expected_purchases(bgnbd, HORIZONS, *t)[:, triples.inverse]
     # Buyers without spend to go on get the population mean (frequency 0 in Gamma-Gamma).
     value = clv.expected_average_value(
         gamma_gamma, np.where(spends, histories.frequency, 0), histories.monetary
