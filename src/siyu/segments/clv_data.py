@@ -152,7 +152,7 @@ class Triples:
 
 def compress(frequency: FloatArray, recency: FloatArray, T: FloatArray) -> Triples:
     """Like clv.compress, plus the buyer → triple index for scoring. Whole days make each
-    triple one integer, and np.unique on it is a single sort."""
+    triple one integer, so finding the distinct triples is one sort of a million integers."""
     x, t_x, t_cal = (a.astype(np.int64) for a in (frequency, recency, T))
     radix = int(max(x.max(initial=0), t_cal.max(initial=0))) + 1  # recency is at most T
     keys = (x * radix + t_x) * radix + t_cal
