@@ -442,17 +442,7 @@ def layers(connection) -> None:
     """RFM scores and lifecycle stages from the new orders, as the worker computes them."""
     from siyu.segments.services import rfm_recompute, stages_recompute
 
-    postgresql = connection.vendor == "postgresql"
-    if postgresql:
-        # Right after a bulk load the statistics say nobody has an R score yet, so the
-        # "reset who is no longer scored" UPDATE is planned as a nested loop over all scored
-        # customers: quadratic at a million. Only the first run after a load is affected.
-        with connection.cursor() as cursor:
-            cursor.execute("SET enable_nestloop = off")
     summary = rfm_recompute()
-    if postgresql:
-        with connection.cursor() as cursor:
-            cursor.execute("RESET enable_nestloop")
     print(f"rfm_recompute: {summary.seconds:.1f} s ({summary.written:,} written)", flush=True)
     started = time.perf_counter()
     changes = sum(stages_recompute().values())
@@ -461,7 +451,8 @@ def layers(connection) -> None:
     with connection.cursor() as cursor:
         # Every buyer's row was rewritten: clear the dead versions as autovacuum would, and
         # give the planner the new score distribution.
-        cursor.execute("VACUUM ANALYZE customers_customer" if postgresql else "ANALYZE")
+        vacuum = connection.vendor == "postgresql"
+        cursor.execute("VACUUM ANALYZE customers_customer" if vacuum else "ANALYZE")
     print(f"vacuum and statistics: {time.perf_counter() - started:.1f} s", flush=True)
 
 
