@@ -1,4 +1,6 @@
 from django.db import models
+from django.db.models import F
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
 from siyu.customers.models import Channel, Customer
@@ -43,7 +45,11 @@ class Order(models.Model):
             models.UniqueConstraint(fields=["channel", "external_id"], name="order_unique_ref"),
         ]
         indexes = [
-            models.Index(fields=["customer", "paid_at"], name="order_customer_idx"),
+            # A customer's orders by paid time (the placed time when the platform gave none),
+            # as RFM and segment windows read them.
+            models.Index(
+                F("customer"), Coalesce("paid_at", "placed_at"), name="order_customer_paid_time_idx"
+            ),
             models.Index(fields=["paid_at"], name="order_paid_idx"),
         ]
 
