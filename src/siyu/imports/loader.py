@@ -163,17 +163,8 @@ def _match_existing(groups: list[Group]) -> None:
     }
     with connection.cursor() as cursor:
         for kind, values in by_kind.items():
-            if connection.vendor == "postgresql":
-                # One array parameter: thousands of placeholders cost more than the lookup.
-                batches = [[list(values)]]
-                sql = MATCH_SQL.format(test="= ANY(%s)", **tables)
-            else:
-                values = list(values)
-                batches = [values[i : i + MATCH_BATCH] for i in range(0, len(values), MATCH_BATCH)]
-            for batch in batches:
-                if connection.vendor != "postgresql":
-                    sql = MATCH_SQL.format(test=f"IN ({', '.join(['%s'] * len(batch))})", **tables)
-                cursor.execute(sql, [kind, *batch])
+            for test, params in _value_tests(list(values)):
+                cursor.execute(MATCH_SQL.format(test=test, **tables), [kind, *params])
                 for value, customer_id, *flags in cursor.fetchall():
                     found[(kind, value)] = customer_id
                     lacks[customer_id] = tuple(flags)
@@ -182,6 +173,17 @@ def _match_existing(groups: list[Group]) -> None:
         group.new_keys = {key for key in group.keys if key not in found}
         if len(group.existing) == 1:
             group.lacks = lacks[next(iter(group.existing))]
+
+
+def _value_tests(values: list[str]) -> Iterator[tuple[str, list]]:
+    """SQL tests for `value` among `values`, with their parameters."""
+    if connection.vendor == "postgresql":
+        # One array parameter: thousands of placeholders cost more than the lookup itself.
+        yield "= ANY(%s)", [values]
+        return
+    for start in range(0, len(values), MATCH_BATCH):
+        batch = values[start : start + MATCH_BATCH]
+        yield f"IN ({', '.join(['%s'] * len(batch))})", batch
 
 
 def _merge(groups: list[Group], counts: Counts) -> None:
