@@ -57,14 +57,14 @@ Objective = Callable[[FloatArray], tuple[float, FloatArray]]
 
 
 def _bfgs(
-    objective: Objective, start: FloatArray, hess_inv: FloatArray | None
+    objective: Objective, start: FloatArray, hess_inv: FloatArray | None, gtol: float
 ) -> optimize.OptimizeResult:
     def clipped(log_params: FloatArray) -> tuple[float, FloatArray]:
         inside = np.clip(log_params, *_LOG_BOUNDS)
         value, gradient = objective(inside)
         return value, np.where(inside == log_params, gradient, 0.0)
 
-    options = {"maxiter": 2000, "gtol": _GTOL}
+    options = {"maxiter": 2000, "gtol": gtol}
     if hess_inv is not None:
         options["hess_inv0"] = hess_inv
     return optimize.minimize(clipped, start, jac=True, method="BFGS", options=options)
@@ -86,11 +86,12 @@ def _minimize(
     """
     hess_inv, first_start = None, start
     if sample_objective is not None:
-        first = _bfgs(sample_objective, start, None)
+        # only a start: a rough optimum will do, whether or not BFGS calls it converged
+        first = _bfgs(sample_objective, start, None, gtol=1e-5)
         curvature = (first.hess_inv + first.hess_inv.T) / 2
-        if first.success and np.linalg.eigvalsh(curvature)[0] > 0:
+        if np.all(np.isfinite(curvature)) and np.linalg.eigvalsh(curvature)[0] > 0:
             start, hess_inv = first.x, curvature
-    result = _bfgs(objective, start, hess_inv)
+    result = _bfgs(objective, start, hess_inv, _GTOL)
     if result.success and np.all(np.abs(result.x) < _LOG_BOUNDS[1] - 1):
         return result.x, True
     result = optimize.minimize(
