@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from itertools import pairwise
 
 import numpy as np
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Avg, Count, Q, Sum
 from django.utils import timezone
 from numpy.typing import NDArray
@@ -71,7 +71,9 @@ def day_number(moment: datetime, offset: int) -> int:
 
 def _day_sql(vendor: str, expression: str, offset: int) -> str:
     if vendor == "postgresql":
-        return f"CAST(FLOOR((EXTRACT(EPOCH FROM {expression}) + {offset}) / {DAY}) AS INTEGER)"
+        # date arithmetic, not EXTRACT(EPOCH …): that is NUMERIC, several times slower per order
+        shifted = f"({expression} AT TIME ZONE 'UTC') + INTERVAL '{offset} seconds'"
+        return f"(CAST({shifted} AS DATE) - DATE '1970-01-01')"
     return f"((CAST(strftime('%%s', {expression}) AS INTEGER) + {offset}) / {DAY})"
 
 
@@ -115,7 +117,11 @@ def buyer_histories(*, as_of: datetime, holdout_days: int) -> Histories:
     sql = histories_sql(connection.vendor, as_of=as_of, calibration_end=calibration_end)
     params = [connection.ops.adapt_datetimefield_value(p) for p in sql.params]
     chunks = []
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # The window wants orders in customer order; the planner reads them through the
+            # customer index, row by random row (26 s at 5M orders), instead of one sort (9 s).
+            cursor.execute("SET LOCAL enable_indexscan = off")
         cursor.execute(sql.text, params)
         while rows := cursor.fetchmany(FETCH):
             # NULL (no purchase before the calibration end) becomes NaN
@@ -323,7 +329,9 @@ def predictions_write(customer_ids: IntArray, scores: Scores) -> int:
     value = np.clip(scores.value_365, 0, MAX_VALUE)
     table, customer = CustomerClv._meta.db_table, Customer._meta.db_table
     with connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {table}")
+        # TRUNCATE leaves no dead rows behind; it locks the table until the caller commits.
+        empty = "TRUNCATE" if connection.vendor == "postgresql" else "DELETE FROM"
+        cursor.execute(f"{empty} {table}")
     rows = zip(
         customer_ids[finite].tolist(),
         scores.p_alive[finite].tolist(),

@@ -10,6 +10,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Min
 from django.utils import timezone
 
+from siyu.core.bulk import load_mode
 from siyu.customers.models import Customer
 from siyu.segments import clv_data, lifecycle, rfm
 from siyu.segments.models import (
@@ -191,7 +192,9 @@ def clv_recompute(*, as_of: datetime | None = None, holdout_days: int | None = N
     holdout_days = settings.SIYU_CLV_HOLDOUT_DAYS if holdout_days is None else holdout_days
     if holdout_days < 1:
         raise ValueError("holdout_days must be at least 1")
-    histories = clv_data.buyer_histories(as_of=as_of, holdout_days=holdout_days)
+    with transaction.atomic():
+        _whole_base_session()
+        histories = clv_data.buyer_histories(as_of=as_of, holdout_days=holdout_days)
     triples = clv_data.compress(histories.frequency, histories.recency, histories.T)
     fit = ClvFit(as_of=as_of, customers=histories.size, triples=triples.weights.size)
     try:
@@ -204,7 +207,7 @@ def clv_recompute(*, as_of: datetime | None = None, holdout_days: int | None = N
     fit.params = clv_data.params_json(model)
     fit.log_likelihood = model.bgnbd.log_likelihood
     fit.holdout = clv_data.holdout_check(histories, holdout_days=holdout_days)
-    with transaction.atomic():
+    with transaction.atomic(), load_mode(CustomerClv):
         clv_data.predictions_write(histories.customer_id, scores)
         fit.seconds = time.perf_counter() - started
         fit.save()
