@@ -404,3 +404,27 @@ def test_other_bad_input_is_rejected():
         clv.customer_lifetime_value(PAPER, PAPER_GG, 1, 1, 2, 10.0, time_unit_days=0)
     with pytest.raises(ValueError, match="one value per customer"):
         clv.calibration_holdout(PAPER, [1, 2], [1, 1], [2, 2], [1], 1.0)
+
+
+def test_large_fits_started_from_a_sample_reach_the_full_maximum(monkeypatch):
+    """Above 5 × _SAMPLE rows a fit first runs on a sample; the answer must not depend on it."""
+    rng = np.random.default_rng(7)
+    customers = 200_000
+    T = rng.integers(1, 731, customers).astype(float)
+    frequency, recency = clv.simulate_bgnbd(rng, T, r=0.25, alpha=40.0, a=0.8, b=2.5)
+    recency = np.minimum(np.floor(recency), T) * (frequency > 0)
+    triples = clv.compress(frequency, recency, T)
+    assert triples[3].size >= 5 * clv._SAMPLE  # the sampled start is taken
+    assert (frequency > 0).sum() >= 5 * clv._SAMPLE  # so is the Gamma-Gamma one
+    spend = np.where(frequency > 0, rng.gamma(6.0, 10.0, customers), 0.0)
+
+    sampled = clv.fit_bgnbd(*triples[:3], weights=triples[3])
+    sampled_gg = clv.fit_gamma_gamma(frequency, spend)
+    monkeypatch.setattr(clv, "_SAMPLE", 10**9)
+    direct = clv.fit_bgnbd(*triples[:3], weights=triples[3])
+    direct_gg = clv.fit_gamma_gamma(frequency, spend)
+
+    for name in ("r", "alpha", "a", "b"):
+        assert getattr(sampled, name) == pytest.approx(getattr(direct, name), rel=1e-4)
+    for name in ("p", "q", "v"):
+        assert getattr(sampled_gg, name) == pytest.approx(getattr(direct_gg, name), rel=1e-4)
