@@ -6,6 +6,7 @@ app_name = "customers"
 urlpatterns = [
     path("", views.customer_list, name="list"),
     path("<int:pk>/", views.customer_detail, name="detail"),
+    path("<int:pk>/timeline/", views.customer_timeline_view, name="timeline"),
     path(
         "<int:pk>/identities/<int:identity_id>/reveal/",
         views.identity_reveal_view,

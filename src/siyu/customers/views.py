@@ -29,6 +29,7 @@ from siyu.customers.selectors import (
     customer_search,
 )
 from siyu.customers.services import identity_reveal
+from siyu.customers.timeline import KINDS, customer_timeline
 from siyu.org.selectors import staff_visible_to, stores_visible_to, viewer_for
 from siyu.segments.dsl import SegmentError, compile_definition
 from siyu.segments.models import Segment
@@ -185,6 +186,29 @@ def _relationship_facts(relationships: list[Relationship]) -> RelationshipFacts:
     )
 
 
+class TimelineFilterForm(forms.Form):
+    """?kind=…: one kind of timeline record, or all of them when empty."""
+
+    kind = forms.ChoiceField(
+        label=_("Show"),
+        required=False,
+        choices=[("", _("Everything")), *((k.code, k.label) for k in KINDS.values())],
+    )
+
+
+def _timeline_context(request, customer: Customer) -> dict:
+    """The timeline partial's context; an unknown kind is reported and everything shown."""
+    form = TimelineFilterForm(request.GET)
+    kind = form.cleaned_data["kind"] if form.is_valid() else ""
+    return {
+        "customer": customer,
+        "timeline": customer_timeline(customer, kinds=[kind] if kind else None),
+        "timeline_kind": kind,
+        "timeline_kinds": KINDS.values(),
+        "timeline_form": form,
+    }
+
+
 @role_required(ANY_ROLE)
 def customer_detail(request, pk: int):
     """The profile. A merged-away id redirects to its survivor; viewers who see identifiers
@@ -211,8 +235,18 @@ def customer_detail(request, pk: int):
             "relationships": relationships,
             "relationship_facts": _relationship_facts(relationships),
             "merges": customer_merges(customer),
+            **_timeline_context(request, customer),
         },
     )
+
+
+@role_required(ANY_ROLE)
+def customer_timeline_view(request, pk: int):
+    """The profile's timeline alone, for htmx to swap when the kind filter changes."""
+    customer = customer_get(viewer_for(request.user), pk)
+    context = _timeline_context(request, customer)
+    status = 400 if context["timeline_form"].errors else 200
+    return TemplateResponse(request, "customers/_timeline.html", context, status=status)
 
 
 @role_required(ANY_ROLE)
