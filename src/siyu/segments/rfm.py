@@ -168,14 +168,15 @@ WITH paid AS (
            SUM(CASE WHEN {paid_time} >= %s THEN 1 ELSE 0 END) AS n,
            {monetary} AS money
     {orders}
-      AND EXISTS (SELECT 1 FROM {customer} live
-                  WHERE live.id = o.customer_id AND live.merged_into_id IS NULL)
     GROUP BY o.customer_id
 ),
 scored AS (
     SELECT customer_id, last_paid, days, n, money,
            {scores[0].text} AS r, {scores[1].text} AS f, {scores[2].text} AS m
     FROM paid
+    -- after grouping: one probe per buyer rather than per order
+    WHERE EXISTS (SELECT 1 FROM {customer} live
+                  WHERE live.id = paid.customer_id AND live.merged_into_id IS NULL)
 )
 SELECT scored.*, {_group_case_sql()} AS grp FROM scored
 """
