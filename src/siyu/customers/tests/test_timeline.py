@@ -207,6 +207,8 @@ def test_the_kind_links_swap_only_the_timeline(org, history, login):
     content = client.get(detail(history)).content.decode()
     assert f'hx-get="{partial(history, "stage")}"' in content
     assert f'href="{detail(history)}?kind=stage#customer-timeline"' in content
+    # the address bar follows the filter, so a reload or a shared link shows the same records
+    assert f'hx-push-url="{detail(history)}?kind=stage"' in content
     response = client.get(partial(history, "stage"), headers={"HX-Request": "true"})
     assert response.status_code == 200
     body = response.content.decode()
