@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "siyu.tags",
     "siyu.segments",
     "siyu.imports",
+    "siyu.content",
     "siyu.console",
     "siyu.demo",
 ]

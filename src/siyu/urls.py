@@ -8,6 +8,7 @@ urlpatterns = [
     path("imports/", include("siyu.imports.urls")),
     path("tags/", include("siyu.tags.urls")),
     path("segments/", include("siyu.segments.urls")),
+    path("content/", include("siyu.content.urls")),
     path("audit/", include("siyu.core.urls")),
     path("org/", include("siyu.org.urls")),
     path("", include("siyu.console.urls")),

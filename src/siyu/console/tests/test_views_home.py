@@ -78,6 +78,7 @@ def test_a_login_without_staff_record_gets_a_note_not_an_error(db, client):
                 "tags:index",
                 "segments:list",
                 "segments:rfm",
+                "content:scripts",
                 "imports:list",
                 "org:index",
                 "core:audit",
@@ -90,11 +91,12 @@ def test_a_login_without_staff_record_gets_a_note_not_an_error(db, client):
                 "tags:index",
                 "segments:list",
                 "segments:rfm",
+                "content:scripts",
                 "imports:list",
                 "org:index",
             ],
         ),
-        ("staff_a", ["customers:list", "segments:list"]),
+        ("staff_a", ["customers:list", "segments:list", "content:scripts"]),
     ],
 )
 def test_navigation_lists_only_the_areas_the_role_may_open(org, login, who, areas):
