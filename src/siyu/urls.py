@@ -1,8 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from siyu.api import api
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/", api.urls),
+    path("settings/api-keys/", include("siyu.core.api_key_urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("customers/", include("siyu.customers.urls")),
     path("imports/", include("siyu.imports.urls")),

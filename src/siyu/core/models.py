@@ -15,6 +15,8 @@ class AuditLog(models.Model):
         DELETE = "delete", _("deleted")
         TRANSFER = "transfer", _("transferred")
         UPDATE = "update", _("updated")
+        CREATE = "create", _("created")
+        REVOKE = "revoke", _("revoked")
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(
@@ -37,3 +39,34 @@ class AuditLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_id} {self.action} {self.target_type}"
+
+
+class ApiKey(models.Model):
+    """A credential for the REST API. Only the SHA-256 of the full key is kept; the key itself
+    is shown once, when it is created. A key reads as an admin does (it is tied to no staff
+    member), so the read scope is for trusted back-office systems only."""
+
+    class Scope(models.TextChoices):
+        INGEST = "ingest", _("ingest events")
+        READ = "read", _("read")
+        ADMIN = "admin", _("administer")
+
+    name = models.CharField(_("name"), max_length=100)
+    # The public part of the key ("siyu_<prefix>_<secret>"), shown in lists and used to find it
+    prefix = models.CharField(_("prefix"), max_length=16, unique=True)
+    secret_hash = models.CharField(max_length=64)
+    scopes = models.JSONField(_("scopes"), default=list)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix})"

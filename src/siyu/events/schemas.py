@@ -1,0 +1,165 @@
+"""The shape and limits of an ingested event; the API and the ingestion service share them."""
+
+import json
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.utils import timezone
+from ninja import Field, Schema
+from pydantic import AwareDatetime, ConfigDict, field_validator, model_validator
+
+from siyu.core.errors import DomainError
+from siyu.customers.identifiers import Identifier, normalize_identifier
+from siyu.customers.models import Identity
+
+MAX_BATCH = 1_000
+MAX_PROPERTIES = 50
+MAX_PROPERTIES_BYTES = 8 * 1024
+MAX_STRING = 1_000
+MAX_AGE = timedelta(days=5 * 365)
+MAX_AHEAD = timedelta(days=1)
+# NUL and other control characters: PostgreSQL refuses NUL in text and JSON alike.
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+# Identity kinds sent as plain fields; a WeChat openid needs its app id alongside.
+KINDS = [k for k in Identity.Kind.values if k != Identity.Kind.WECHAT_OPENID]
+
+
+class CustomerRef(Schema):
+    """Any identifiers of the customer; at least one. Masked numbers (138****1234) are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    phone: str | None = Field(None, max_length=191)
+    email: str | None = Field(None, max_length=191)
+    wecom_external_userid: str | None = Field(None, max_length=191)
+    wechat_unionid: str | None = Field(None, max_length=191)
+    wechat_openid: str | None = Field(None, max_length=191)
+    wechat_appid: str | None = Field(None, max_length=64, description="app id of wechat_openid")
+    tmall_buyer: str | None = Field(None, max_length=191)
+    jd_buyer: str | None = Field(None, max_length=191)
+    douyin_buyer: str | None = Field(None, max_length=191)
+    xiaohongshu_buyer: str | None = Field(None, max_length=191)
+    store_member_no: str | None = Field(None, max_length=191)
+
+    @field_validator(*KINDS)
+    @classmethod
+    def _normalised(cls, value: str | None, info) -> str | None:
+        if value is None:
+            return None
+        try:
+            return normalize_identifier(info.field_name, value).value
+        except DomainError as exc:
+            raise ValueError(exc.message) from None
+
+    @model_validator(mode="after")
+    def _some_identifier(self):
+        if self.wechat_openid is not None:
+            if not self.wechat_appid:
+                raise ValueError("wechat_openid needs wechat_appid, the app it belongs to")
+            try:
+                normalize_identifier("wechat_openid", self.wechat_openid, self.wechat_appid)
+            except DomainError as exc:
+                raise ValueError(f"wechat_openid: {exc.message}") from None
+        if not self.identifiers():
+            raise ValueError("name the customer by at least one identifier")
+        return self
+
+    def identifiers(self) -> list[Identifier]:
+        found = [Identifier(k, getattr(self, k)) for k in KINDS if getattr(self, k) is not None]
+        if self.wechat_openid is not None and self.wechat_appid:
+            found.append(Identifier("wechat_openid", self.wechat_openid, self.wechat_appid.strip()))
+        return found
+
+
+class EventIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    customer: CustomerRef
+    type: str = Field(..., min_length=1, max_length=60, pattern=r"^[a-zA-Z0-9_-]+$")
+    occurred_at: AwareDatetime = Field(..., description="ISO 8601 with a time zone")
+    properties: dict[str, Any] = Field(default_factory=dict)
+    source: str = Field("", max_length=40)
+    idempotency_key: str | None = Field(None, min_length=1, max_length=100)
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _plausible_time(cls, value: datetime) -> datetime:
+        now = timezone.now()
+        if value < now - MAX_AGE:
+            raise ValueError("is more than 5 years in the past")
+        if value > now + MAX_AHEAD:
+            raise ValueError("is more than 1 day in the future")
+        return value
+
+    @field_validator("source", "idempotency_key")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        if value and CONTROL.search(value):
+            raise ValueError("must not contain control characters")
+        return value
+
+    @field_validator("properties")
+    @classmethod
+    def _bounded(cls, value: dict) -> dict:
+        if len(value) > MAX_PROPERTIES:
+            raise ValueError(f"has more than {MAX_PROPERTIES} keys")
+        _check_strings(value)
+        try:
+            size = len(json.dumps(value, ensure_ascii=False, allow_nan=False).encode())
+        except ValueError:
+            raise ValueError("must not contain NaN or Infinity") from None
+        if size > MAX_PROPERTIES_BYTES:
+            raise ValueError(f"is larger than {MAX_PROPERTIES_BYTES} bytes as JSON")
+        return value
+
+
+def _check_strings(value: Any, depth: int = 0) -> None:
+    if depth > 10:
+        raise ValueError("is nested more than 10 levels deep")
+    if isinstance(value, str):
+        if len(value) > MAX_STRING:
+            raise ValueError(f"has a string longer than {MAX_STRING} characters")
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_strings(key, depth + 1)
+            _check_strings(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check_strings(item, depth + 1)
+
+
+class EventAccepted(Schema):
+    status: str = Field(..., description="accepted or duplicate")
+
+
+class ItemError(Schema):
+    field: str
+    reason: str
+
+
+class ErrorOut(Schema):
+    detail: str
+    errors: list[ItemError] = Field(default_factory=list)
+
+
+class ItemResult(Schema):
+    index: int
+    status: str = Field(..., description="accepted, duplicate or invalid")
+    errors: list[ItemError] = Field(default_factory=list)
+
+
+class BatchIn(Schema):
+    # Items are checked one by one in the service, so one bad item does not reject the batch;
+    # each has the shape of POST /events.
+    events: list[dict[str, Any]] = Field(..., min_length=1, max_length=MAX_BATCH)
+
+
+class BatchOut(Schema):
+    accepted: int
+    duplicate: int
+    invalid: int
+    results: list[ItemResult]

@@ -1,0 +1,151 @@
+"""Event ingestion, set-based: one identity lookup per identifier kind for a whole batch."""
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pydantic
+from django.db import transaction
+
+from siyu.core.bulk import select_in
+from siyu.core.errors import DomainError
+from siyu.customers.identifiers import Identifier
+from siyu.customers.models import Identity
+from siyu.customers.services import customer_resolve
+from siyu.events.models import Event, EventType
+from siyu.events.schemas import EventIn
+
+ACCEPTED, DUPLICATE, INVALID = "accepted", "duplicate", "invalid"
+
+
+@dataclass
+class ItemResult:
+    index: int
+    status: str
+    errors: list[dict] = field(default_factory=list)
+
+
+def events_validate(raw: Sequence[object]) -> tuple[dict[int, EventIn], list[ItemResult]]:
+    """Each raw item checked on its own: the valid ones by index, and the invalid results."""
+    valid: dict[int, EventIn] = {}
+    invalid: list[ItemResult] = []
+    for index, item in enumerate(raw):
+        try:
+            valid[index] = EventIn.model_validate(item)
+        except pydantic.ValidationError as exc:
+            errors = [
+                {"field": ".".join(str(p) for p in e["loc"]) or "event", "reason": e["msg"]}
+                for e in exc.errors()
+            ]
+            invalid.append(ItemResult(index, INVALID, errors))
+    return valid, invalid
+
+
+def events_ingest(events: dict[int, EventIn]) -> list[ItemResult]:
+    """Store valid events (by their index in the request); a repeated idempotency key, in this
+    batch or an earlier one, is reported as a duplicate and stored once.
+
+    Known customers are found with one query per identifier kind. An event whose identifiers
+    are partly or wholly unknown (or point at several customers) goes through customer_resolve,
+    the OneID door, which creates, attaches and merges; that is one resolution per such event.
+    """
+    results: dict[int, ItemResult] = {}
+    with transaction.atomic():
+        fresh = _skip_duplicates(events, results)
+        customer_of = _customers(fresh, results)
+        _register_types({e.type for i, e in fresh.items() if i in customer_of})
+        Event.objects.bulk_create(
+            [
+                Event(
+                    customer_id=customer_of[i],
+                    type=e.type,
+                    occurred_at=e.occurred_at,
+                    properties=e.properties,
+                    source=e.source,
+                    idempotency_key=e.idempotency_key,
+                )
+                for i, e in fresh.items()
+                if i in customer_of
+            ],
+            batch_size=500,
+            # A concurrent request with the same key won the race: ours is the duplicate.
+            ignore_conflicts=True,
+        )
+    for index in fresh:
+        results.setdefault(index, ItemResult(index, ACCEPTED))
+    return [results[i] for i in sorted(results)]
+
+
+def _skip_duplicates(events: dict[int, EventIn], results: dict[int, ItemResult]) -> dict:
+    keys = sorted({e.idempotency_key for e in events.values() if e.idempotency_key})
+    seen = {k for (k,) in select_in(Event, ["idempotency_key"], "idempotency_key", keys)}
+    fresh = {}
+    for index, event in events.items():
+        key = event.idempotency_key
+        if key and key in seen:
+            results[index] = ItemResult(index, DUPLICATE)
+            continue
+        if key:
+            seen.add(key)
+        fresh[index] = event
+    return fresh
+
+
+def _customers(events: dict[int, EventIn], results: dict[int, ItemResult]) -> dict[int, int]:
+    """The customer id of each event; events whose customer cannot be resolved are invalid."""
+    wanted: dict[tuple[str, str], set[str]] = defaultdict(set)
+    idents: dict[int, list[Identifier]] = {}
+    for index, event in events.items():
+        idents[index] = event.customer.identifiers()
+        for ident in idents[index]:
+            wanted[(ident.kind, ident.namespace)].add(ident.value)
+    known: dict[tuple[str, str, str], int] = {}
+    for (kind, namespace), values in wanted.items():
+        for value, customer_id in select_in(
+            Identity,
+            ["value", "customer_id"],
+            "value",
+            sorted(values),
+            where={"kind": kind, "namespace": namespace},
+        ):
+            known[(kind, namespace, value)] = customer_id
+
+    customer_of: dict[int, int] = {}
+    for index, event in events.items():
+        found = {known.get(i.key()) for i in idents[index]}
+        if len(found) == 1 and None not in found:
+            customer_of[index] = found.pop()
+            continue
+        try:
+            resolved = customer_resolve(
+                identifiers=idents[index], seen_at=event.occurred_at, reason="event ingestion"
+            )
+        except DomainError as exc:
+            results[index] = ItemResult(
+                index, INVALID, [{"field": f"customer.{exc.field}", "reason": exc.message}]
+            )
+            continue
+        customer_id = resolved.customer.pk
+        customer_of[index] = customer_id
+        for ident in idents[index]:
+            known[ident.key()] = customer_id
+        if resolved.merged_ids:
+            # Later events in the batch that named an absorbed customer now name the survivor.
+            merged = set(resolved.merged_ids)
+            for key, value in known.items():
+                if value in merged:
+                    known[key] = customer_id
+            for other, value in customer_of.items():
+                if value in merged:
+                    customer_of[other] = customer_id
+    return customer_of
+
+
+def _register_types(names: set[str]) -> None:
+    """Unknown types are kept, and registered unlabelled for an admin to name."""
+    if not names:
+        return
+    existing = set(EventType.objects.filter(name__in=names).values_list("name", flat=True))
+    EventType.objects.bulk_create(
+        [EventType(name=n) for n in sorted(names - existing)], ignore_conflicts=True
+    )
