@@ -7,7 +7,7 @@ from typing import Any
 
 from django.utils import timezone
 from ninja import Field, Schema
-from pydantic import AwareDatetime, ConfigDict, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, field_validator, model_validator
 
 from siyu.core.errors import DomainError
 from siyu.customers.identifiers import Identifier, normalize_identifier
@@ -26,7 +26,9 @@ CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 KINDS = [k for k in Identity.Kind.values if k != Identity.Kind.WECHAT_OPENID]
 
 
-class CustomerRef(Schema):
+# Plain pydantic models for the input: ninja's Schema adds a root validator for reading Django
+# objects that validated every item of a batch several times over.
+class CustomerRef(BaseModel):
     """Any identifiers of the customer; at least one. Masked numbers (138****1234) are refused."""
 
     model_config = ConfigDict(extra="forbid")
@@ -73,7 +75,7 @@ class CustomerRef(Schema):
         return found
 
 
-class EventIn(Schema):
+class EventIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     customer: CustomerRef
