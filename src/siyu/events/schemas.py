@@ -57,6 +57,8 @@ class CustomerRef(BaseModel):
 
     @model_validator(mode="after")
     def _some_identifier(self):
+        if self.wechat_appid is not None and self.wechat_openid is None:
+            raise ValueError("wechat_appid only goes with wechat_openid")
         if self.wechat_openid is not None:
             if not self.wechat_appid:
                 raise ValueError("wechat_openid needs wechat_appid, the app it belongs to")

@@ -6,9 +6,12 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from siyu.core.api_keys import api_key_authenticate, api_key_create, api_key_revoke
+from siyu.core.errors import DomainError
 from siyu.core.models import ApiKey, AuditLog
 
 URL = "/api/v1/events"
@@ -44,8 +47,6 @@ def test_a_key_is_stored_as_a_hash_never_as_text(org):
 
 @pytest.mark.django_db
 def test_scopes_must_be_known_and_present(org):
-    from siyu.core.errors import DomainError
-
     for scopes in ([], ["write"]):
         with pytest.raises(DomainError):
             api_key_create(actor=org.admin.user, name="x", scopes=scopes)
@@ -141,3 +142,20 @@ def test_revoking_from_the_console_is_audited(org, login, client):
     assert admin.post("/settings/api-keys/999999/revoke/").status_code == 404
     admin.logout()
     assert ingest(client, raw_key).status_code == 401
+
+
+@pytest.mark.django_db
+def test_the_key_list_costs_the_same_queries_for_few_or_many_keys(
+    org, login, django_assert_num_queries
+):
+    client = login(org.admin)
+    api_key_create(actor=org.admin.user, name="one", scopes=["ingest"])
+    with CaptureQueriesContext(connection) as few:
+        assert client.get("/settings/api-keys/").status_code == 200
+    for n in range(15):
+        key, _ = api_key_create(actor=org.manager_a.user, name=f"k{n}", scopes=["read"])
+        if n % 2:
+            api_key_revoke(actor=org.admin.user, key=key)
+    with django_assert_num_queries(len(few)):
+        page = client.get("/settings/api-keys/")
+    assert page.content.decode().count('id="api-key-') == 16

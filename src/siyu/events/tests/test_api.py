@@ -114,6 +114,16 @@ def test_an_unknown_customer_is_created_through_oneid_and_the_type_registered(po
 
 
 @pytest.mark.django_db
+def test_a_wechat_openid_is_kept_with_its_app_id(post):
+    customer = {"wechat_openid": "oABC", "wechat_appid": "wx123"}
+    assert post(URL, event(customer=customer)).status_code == 202
+    assert post(URL, event(customer=customer)).status_code == 202
+    identity = Identity.objects.get()
+    assert (identity.kind, identity.namespace, identity.value) == ("wechat_openid", "wx123", "oABC")
+    assert Event.objects.filter(customer=identity.customer).count() == 2
+
+
+@pytest.mark.django_db
 def test_a_repeated_idempotency_key_is_accepted_and_ignored(post):
     first = post(URL, event(idempotency_key="order-1-paid"))
     again = post(URL, event(idempotency_key="order-1-paid"))
@@ -153,6 +163,7 @@ def test_a_masked_phone_is_rejected_naming_the_field(post):
         ({"customer": {"phone": "12"}}, "customer.phone"),
         ({"customer": {"fax": "123"}}, "customer.fax"),
         ({"customer": {"wechat_openid": "o-1"}}, "customer"),
+        ({"customer": {"wechat_appid": "wx1"}}, "customer"),
         ({"customer": "13912345678"}, "customer"),
         ({"idempotency_key": "k" * 101}, "idempotency_key"),
         ({"source": "a\x00"}, "source"),
