@@ -15,6 +15,7 @@ from the table's sequence.
 A load that is large next to what the tables hold already goes faster inside `load_mode`.
 """
 
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
@@ -85,6 +86,58 @@ def bulk_insert(
         with connection.cursor() as cursor:
             sql = f"INSERT INTO {table} ({names}) VALUES ({marks})"
             return _executemany(cursor.executemany, sql, rows, chunk_size)
+
+
+def bulk_insert_ignoring_conflicts(
+    model: type[models.Model],
+    columns: Sequence[str],
+    rows: Iterable[Row],
+    *,
+    using: str = DEFAULT_DB_ALIAS,
+    chunk_size: int = CHUNK_SIZE,
+    binary: bool = False,
+) -> None:
+    """bulk_insert, but a row that would break a unique constraint is skipped, as with
+    bulk_create(ignore_conflicts=True); one transaction, no savepoint of its own.
+
+    PostgreSQL COPYs into a temporary table kept by the session and moves the rows with
+    INSERT … ON CONFLICT DO NOTHING (COPY itself cannot skip a row); SQLite runs INSERT OR
+    IGNORE. Three statements on PostgreSQL, whatever the number of rows.
+    """
+    connection = connections[using]
+    fields = [model._meta.get_field(name) for name in columns]
+    rows, fields = _with_defaults(model, rows, fields)
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    names = ", ".join(quote(field.column) for field in fields)
+    rows = _prepared(rows, fields, connection)
+    with transaction.atomic(using=using, savepoint=False), connection.wrap_database_errors:
+        if connection.vendor == "postgresql":
+            staging = quote(f"staging_{model._meta.db_table}_{zlib.crc32(names.encode()):08x}")
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"CREATE TEMP TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS "
+                    f"AS SELECT {names} FROM {table} LIMIT 0"
+                )
+                sql = f"COPY {staging} ({names}) FROM STDIN"
+                if binary:
+                    types = _column_types(
+                        connection, model._meta.db_table, [f.column for f in fields]
+                    )
+                    _copy(connection, f"{sql} (FORMAT BINARY)", rows, types)
+                else:
+                    _copy(connection, sql, rows)
+                # Moving the rows out empties the staging table for the next call.
+                cursor.execute(
+                    f"WITH moved AS (DELETE FROM {staging} RETURNING {names}) "
+                    f"INSERT INTO {table} ({names}) SELECT {names} FROM moved "
+                    "ON CONFLICT DO NOTHING"
+                )
+            return
+        marks = ", ".join("?" * len(fields))
+        connection.ensure_connection()
+        sql = f"INSERT OR IGNORE INTO {table} ({names}) VALUES ({marks})"
+        _executemany(connection.connection.executemany, sql, rows, chunk_size)
 
 
 def bulk_update(

@@ -12,6 +12,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, field_validator, mode
 from siyu.core.errors import DomainError
 from siyu.customers.identifiers import Identifier, normalize_identifier
 from siyu.customers.models import Identity
+from siyu.imports import rows
 
 MAX_BATCH = 1_000
 MAX_PROPERTIES = 50
@@ -50,6 +51,8 @@ class CustomerRef(BaseModel):
     def _normalised(cls, value: str | None, info) -> str | None:
         if value is None:
             return None
+        if info.field_name == "phone" and (e164 := _plain_mobile(value)):
+            return e164
         try:
             return normalize_identifier(info.field_name, value).value
         except DomainError as exc:
@@ -75,6 +78,15 @@ class CustomerRef(BaseModel):
         if self.wechat_openid is not None and self.wechat_appid:
             found.append(Identifier("wechat_openid", self.wechat_openid, self.wechat_appid.strip()))
         return found
+
+
+def _plain_mobile(value: str) -> str | None:
+    """A plain 11-digit mainland mobile, the common case, without a round of phonenumbers;
+    the import's fast path, so the answer is normalize_phone's."""
+    fast = rows._FAST_PREFIXES or rows._fast_prefixes()
+    if len(value) == 11 and value.isascii() and value.isdigit() and value[:4] in fast:
+        return "+86" + value
+    return None
 
 
 class EventIn(BaseModel):
@@ -140,7 +152,9 @@ class EventAccepted(Schema):
     status: str = Field(..., description="accepted or duplicate")
 
 
-class ItemError(Schema):
+# Plain models for the per-item results too: ninja's Schema root validator cost ~15 ms per
+# 1,000-item answer.
+class ItemError(BaseModel):
     field: str
     reason: str
 
@@ -150,7 +164,7 @@ class ErrorOut(Schema):
     errors: list[ItemError] = Field(default_factory=list)
 
 
-class ItemResult(Schema):
+class ItemResult(BaseModel):
     index: int
     status: str = Field(..., description="accepted, duplicate or invalid")
     errors: list[ItemError] = Field(default_factory=list)

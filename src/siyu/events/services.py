@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import pydantic
 from django.db import transaction
 
-from siyu.core.bulk import select_in
+from siyu.core.bulk import bulk_insert_ignoring_conflicts, select_in
 from siyu.core.errors import DomainError
 from siyu.customers.identifiers import Identifier
 from siyu.customers.models import Identity
@@ -54,23 +54,7 @@ def events_ingest(events: dict[int, EventIn]) -> list[ItemResult]:
         fresh = _skip_duplicates(events, results)
         customer_of = _customers(fresh, results)
         _register_types({e.type for i, e in fresh.items() if i in customer_of})
-        Event.objects.bulk_create(
-            [
-                Event(
-                    customer_id=customer_of[i],
-                    type=e.type,
-                    occurred_at=e.occurred_at,
-                    properties=e.properties,
-                    source=e.source,
-                    idempotency_key=e.idempotency_key,
-                )
-                for i, e in fresh.items()
-                if i in customer_of
-            ],
-            batch_size=500,
-            # A concurrent request with the same key won the race: ours is the duplicate.
-            ignore_conflicts=True,
-        )
+        _store(fresh, customer_of)
     for index in fresh:
         results.setdefault(index, ItemResult(index, ACCEPTED))
     return [results[i] for i in sorted(results)]
@@ -139,6 +123,20 @@ def _customers(events: dict[int, EventIn], results: dict[int, ItemResult]) -> di
                 if value in merged:
                     customer_of[other] = customer_id
     return customer_of
+
+
+def _store(events: dict[int, EventIn], customer_of: dict[int, int]) -> None:
+    bulk_insert_ignoring_conflicts(
+        Event,
+        ["customer_id", "type", "occurred_at", "properties", "source", "idempotency_key"],
+        (
+            (customer_of[i], e.type, e.occurred_at, e.properties, e.source, e.idempotency_key)
+            for i, e in events.items()
+            if i in customer_of
+        ),
+        # A concurrent request with the same key won the race: ours is the duplicate.
+        binary=True,
+    )
 
 
 def _register_types(names: set[str]) -> None:

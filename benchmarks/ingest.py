@@ -1,0 +1,164 @@
+"""Time batch event ingestion for known customers: POST /api/v1/events/batch, 1,000 a batch.
+
+Each event names an existing customer by phone (as a shop would send it, 11 digits) or by
+WeChat unionid, with a few properties and an idempotency key. Requests go through Django's
+test Client in this process: URL routing, JSON parsing, API-key auth, validation, lookup and
+insert are all included; the network and a WSGI server are not. Prints events/s (median batch
+and overall), queries per batch, and with --phases the split of the time.
+
+    createdb -h 127.0.0.1 -U postgres siyu_bench
+    export SIYU_DATABASE_URL=postgres://postgres@127.0.0.1:5432/siyu_bench
+    .venv/bin/siyu migrate
+    .venv/bin/python benchmarks/seed.py --customers 100000 --no-orders
+    .venv/bin/python benchmarks/ingest.py --batches 100 --phases
+"""
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import time
+import uuid
+from collections import defaultdict
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "siyu.settings")
+
+import django
+
+django.setup()
+
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+import siyu.api  # noqa: E402, F401  (registers the routers before events.api is imported)
+from siyu.core.api_keys import api_key_create  # noqa: E402
+from siyu.customers.models import Identity  # noqa: E402
+from siyu.events import api as events_api  # noqa: E402
+from siyu.events import services  # noqa: E402
+
+TYPES = ["viewed_material", "opened_mini_program", "added_to_cart", "clicked_link", "paid"]
+SOURCES = ["mini_program", "h5", "wecom", "tmall"]
+MATERIALS = ["春季新品", "会员日海报", "直播预告", "新客礼包", "618 清单"]
+
+
+def known(kind: str, limit: int) -> list[str]:
+    return list(
+        Identity.objects.filter(kind=kind).order_by().values_list("value", flat=True)[:limit]
+    )
+
+
+def batch_body(
+    rng: random.Random, phones: list[str], unionids: list[str], run: str, b: int, size: int
+) -> str:
+    now = timezone.now()
+    events = []
+    for i in range(size):
+        if unionids and rng.random() < 0.3:
+            customer = {"wechat_unionid": rng.choice(unionids)}
+        else:
+            customer = {"phone": rng.choice(phones)[3:]}  # stored +86…, sent as 11 digits
+        events.append(
+            {
+                "customer": customer,
+                "type": rng.choice(TYPES),
+                "occurred_at": (now - timedelta(seconds=rng.randrange(86_400))).isoformat(),
+                "properties": {
+                    "material": rng.choice(MATERIALS),
+                    "page": f"/pages/item?id={rng.randrange(10_000)}",
+                    "duration_ms": rng.randrange(100, 60_000),
+                    "campaign": {"id": rng.randrange(50), "name": "双十二预热"},
+                },
+                "source": rng.choice(SOURCES),
+                "idempotency_key": f"{run}-{b}-{i}",
+            }
+        )
+    return json.dumps({"events": events}, ensure_ascii=False)
+
+
+class Phases:
+    """Wall time inside the service steps; the rest of a request is routing, JSON and auth."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    def wrap(self, module, name: str, label: str) -> None:
+        inner = getattr(module, name)
+
+        def timed(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                self.seconds[label] += time.perf_counter() - start
+
+        setattr(module, name, timed)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--batches", type=int, default=100)
+    parser.add_argument("--size", type=int, default=1_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--phases", action="store_true", help="split the time by step")
+    args = parser.parse_args()
+
+    phones, unionids = known("phone", 100_000), known("wechat_unionid", 100_000)
+    if not phones:
+        sys.exit("no customers with a phone: run benchmarks/seed.py first")
+    user, _ = get_user_model().objects.get_or_create(
+        username="ingest-bench", defaults={"is_superuser": True, "is_staff": True}
+    )
+    raw_key = api_key_create(actor=user, name="ingest benchmark", scopes=["ingest"])[1]
+    rng = random.Random(args.seed)
+    run = uuid.uuid4().hex[:8]
+    bodies = [batch_body(rng, phones, unionids, run, b, args.size) for b in range(args.batches)]
+
+    phases = Phases()
+    if args.phases:
+        phases.wrap(events_api, "events_validate", "validate")
+        phases.wrap(services, "_skip_duplicates", "idempotency check")
+        phases.wrap(services, "_customers", "identity lookup")
+        phases.wrap(services, "_register_types", "event types")
+        phases.wrap(services, "_store", "insert")  # the rest of events_ingest
+
+    client = Client()
+    headers = {"Authorization": f"Bearer {raw_key}"}
+    times, queries = [], []
+    for body in bodies:
+        with CaptureQueriesContext(connection) as ctx:
+            start = time.perf_counter()
+            response = client.post(
+                "/api/v1/events/batch", body, content_type="application/json", headers=headers
+            )
+            times.append(time.perf_counter() - start)
+        answer = response.json()
+        if response.status_code != 200 or answer["accepted"] != args.size:
+            sys.exit(f"batch not fully accepted: {response.status_code} {str(answer)[:300]}")
+        queries.append(len(ctx.captured_queries))
+
+    total = sum(times)
+    print(f"{connection.vendor}: {args.batches} batches of {args.size} events for known customers")
+    print(f"  {len(phones):,} phones, {len(unionids):,} unionids to pick from (30% by unionid)")
+    print(
+        f"  median batch {statistics.median(times) * 1000:.0f} ms = "
+        f"{args.size / statistics.median(times):,.0f} events/s"
+    )
+    print(f"  overall {args.batches * args.size / total:,.0f} events/s ({total:.1f} s)")
+    print(f"  queries per batch: {statistics.median(queries):.0f} (max {max(queries)})")
+    if args.phases:
+        rest = total - sum(phases.seconds.values())
+        for label, seconds in [*phases.seconds.items(), ("routing, JSON, auth, response", rest)]:
+            print(f"  {label:>30}: {seconds / args.batches * 1000:6.1f} ms/batch "
+                  f"({seconds / total:.0%})")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
