@@ -12,6 +12,7 @@ urlpatterns = [
     path("imports/", include("siyu.imports.urls")),
     path("tags/", include("siyu.tags.urls")),
     path("segments/", include("siyu.segments.urls")),
+    path("events/", include("siyu.events.urls")),
     path("content/", include("siyu.content.urls")),
     path("audit/", include("siyu.core.urls")),
     path("org/", include("siyu.org.urls")),

@@ -35,6 +35,7 @@ AREAS: list[NavArea] = [
     NavArea(_("Imports"), "imports:list", LEADS, namespace="imports"),
     NavArea(_("Organisation"), "org:index", LEADS, namespace="org"),
     NavArea(_("Audit log"), "core:audit", ADMINS, namespace="core"),
+    NavArea(_("Event types"), "events:types", ADMINS, namespace="events"),
     NavArea(_("API keys"), "apikeys:list", ADMINS, namespace="apikeys"),
     NavArea(_("Django admin"), "admin:index", ADMINS, django_staff_only=True),
 ]

@@ -82,6 +82,7 @@ def test_a_login_without_staff_record_gets_a_note_not_an_error(db, client):
                 "imports:list",
                 "org:index",
                 "core:audit",
+                "events:types",
                 "apikeys:list",
             ],
         ),
