@@ -31,8 +31,40 @@ class Identifier:
         return (self.kind, self.namespace, self.value)
 
 
+@lru_cache(maxsize=4)
+def _plain_mobile_prefixes(region: str) -> frozenset[str]:
+    """4-digit prefixes (1300…1999) under which phonenumbers calls every 11-digit number valid
+    in mainland China; empty for other default regions."""
+    if region != "CN":
+        return frozenset()
+
+    def valid(number: str) -> bool:
+        return phonenumbers.is_valid_number(phonenumbers.parse(number, "CN"))
+
+    return frozenset(
+        prefix
+        for prefix in map(str, range(1300, 2000))
+        if all(valid(prefix + tail) for tail in ("0000000", "5555555", "9999999"))
+    )
+
+
+def plain_mobile_e164(text: str) -> str | None:
+    """E.164 of a plain 11-digit mainland mobile, the common case in imports and events,
+    without a round of phonenumbers (whose answer it is); None for anything else."""
+    if (
+        len(text) == 11
+        and text.isascii()
+        and text.isdigit()
+        and text[:4] in _plain_mobile_prefixes(settings.SIYU_PHONE_REGION)
+    ):
+        return "+86" + text
+    return None
+
+
 def normalize_phone(raw: str) -> str:
     text = str(raw).strip()
+    if e164 := plain_mobile_e164(text):
+        return e164
     if not text:
         raise DomainError("phone is empty", field="phone")
     if MASKED_PHONE.search(text):

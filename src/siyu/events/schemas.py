@@ -12,7 +12,6 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, field_validator, mode
 from siyu.core.errors import DomainError
 from siyu.customers.identifiers import Identifier, normalize_identifier
 from siyu.customers.models import Identity
-from siyu.imports import rows
 
 MAX_BATCH = 1_000
 MAX_PROPERTIES = 50
@@ -51,8 +50,6 @@ class CustomerRef(BaseModel):
     def _normalised(cls, value: str | None, info) -> str | None:
         if value is None:
             return None
-        if info.field_name == "phone" and (e164 := _plain_mobile(value)):
-            return e164
         try:
             return normalize_identifier(info.field_name, value).value
         except DomainError as exc:
@@ -78,15 +75,6 @@ class CustomerRef(BaseModel):
         if self.wechat_openid is not None and self.wechat_appid:
             found.append(Identifier("wechat_openid", self.wechat_openid, self.wechat_appid.strip()))
         return found
-
-
-def _plain_mobile(value: str) -> str | None:
-    """A plain 11-digit mainland mobile, the common case, without a round of phonenumbers;
-    the import's fast path, so the answer is normalize_phone's."""
-    fast = rows._FAST_PREFIXES or rows._fast_prefixes()
-    if len(value) == 11 and value.isascii() and value.isdigit() and value[:4] in fast:
-        return "+86" + value
-    return None
 
 
 class EventIn(BaseModel):

@@ -32,8 +32,6 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.conf import settings
-
 from siyu.core.errors import DomainError
 from siyu.customers.identifiers import (
     CONTROL,
@@ -42,6 +40,7 @@ from siyu.customers.identifiers import (
     MAX_VALUE_LENGTH,
     normalize_email,
     normalize_phone,
+    plain_mobile_e164,
 )
 from siyu.imports.presets import CUSTOMER, IDENTITY_FIELDS, ORDER, Mapping
 
@@ -283,10 +282,8 @@ def _identity(target: str) -> Callable[[ParsedRow, Any, str], None]:
 
 def _phone(row: ParsedRow, raw: Any, column: str) -> None:
     text = raw if type(raw) is str else _text(raw)
-    fast = _FAST_PREFIXES or _fast_prefixes()
-    if len(text) == 11 and text.isascii() and text.isdigit() and text[:4] in fast:
-        e164 = "+86" + text
-    else:
+    e164 = plain_mobile_e164(text)
+    if e164 is None:
         text = _unwrap(text)
         if MASKED_PHONE.search(text):  # what normalize_phone refuses first; common in exports
             row.phone_display = text
@@ -303,31 +300,6 @@ def _phone(row: ParsedRow, raw: Any, column: str) -> None:
             return
     row.phone = e164
     row.identifiers.append(("phone", e164))
-
-
-_FAST_PREFIXES: frozenset[str] | None = None
-
-
-def _fast_prefixes() -> frozenset[str]:
-    """4-digit prefixes (1300…1999) whose every 11-digit number phonenumbers calls valid.
-
-    Lets a plain mainland mobile skip phonenumbers and still get exactly its answer; numbers
-    under any other prefix, or in another default region, take the full path.
-    """
-    global _FAST_PREFIXES
-    if settings.SIYU_PHONE_REGION != "CN":
-        return frozenset()  # not cached: every number takes the full path
-    import phonenumbers
-
-    def valid(number: str) -> bool:
-        return phonenumbers.is_valid_number(phonenumbers.parse(number, "CN"))
-
-    _FAST_PREFIXES = frozenset(
-        prefix
-        for prefix in map(str, range(1300, 2000))
-        if all(valid(prefix + tail) for tail in ("0000000", "5555555", "9999999"))
-    )
-    return _FAST_PREFIXES
 
 
 def _email(row: CustomerRow, raw: Any, column: str) -> None:

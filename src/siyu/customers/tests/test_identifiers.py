@@ -1,7 +1,10 @@
+import random
+
+import phonenumbers
 import pytest
 
 from siyu.core.errors import DomainError
-from siyu.customers.identifiers import normalize_identifier, pinyin_of
+from siyu.customers.identifiers import normalize_identifier, pinyin_of, plain_mobile_e164
 
 
 @pytest.mark.parametrize(
@@ -59,3 +62,23 @@ def test_ids_are_trimmed_and_openids_need_their_app():
 def test_pinyin_of_chinese_names():
     assert pinyin_of("张三") == ("zhangsan", "zs")
     assert pinyin_of("") == ("", "")
+
+
+def test_the_plain_mobile_shortcut_gives_exactly_what_phonenumbers_gives():
+    rng = random.Random(5)
+    sample = [f"{p}{rng.randrange(10**7):07d}" for p in range(1000, 2000) for _ in range(3)]
+    sample += [f"1{rng.randrange(10**10):010d}" for _ in range(5_000)]
+    taken = [number for number in sample if plain_mobile_e164(number) is not None]
+    assert len(taken) > len(sample) / 2  # most mainland mobiles take the shortcut
+    for number in taken:
+        parsed = phonenumbers.parse(number, "CN")
+        assert phonenumbers.is_valid_number(parsed), number
+        e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        assert plain_mobile_e164(number) == e164, number
+
+
+@pytest.mark.parametrize(
+    "raw", ["1381234123", "138123412345", "１３８１２３４１２３４", "138 1234 1234"]
+)
+def test_anything_but_eleven_ascii_digits_takes_the_full_path(raw):
+    assert plain_mobile_e164(raw) is None
