@@ -37,9 +37,9 @@ class _KeyCheck:
     The size is checked here, before the body is read, so an oversized request costs nothing.
     """
 
-    def __init__(self, scope: str) -> None:
+    def __init__(self, scopes: tuple[str, ...]) -> None:
         super().__init__()
-        self.scope = scope
+        self.scopes = scopes
 
     def check(self, request: HttpRequest, raw_key: str | None) -> ApiKey | None:
         if not raw_key:
@@ -47,8 +47,9 @@ class _KeyCheck:
         key = api_key_authenticate(raw_key)
         if key is None:
             raise AuthenticationError(message="invalid or revoked API key")
-        if self.scope not in key.scopes:
-            raise HttpError(403, f"this API key lacks the {self.scope!r} scope")
+        if not set(self.scopes) & set(key.scopes):
+            wanted = " or ".join(repr(s) for s in self.scopes)
+            raise HttpError(403, f"this API key lacks the {wanted} scope")
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
@@ -70,9 +71,9 @@ class HeaderKey(_KeyCheck, APIKeyHeader):
         return self.check(request, key)
 
 
-def scoped(scope: str) -> list:
-    """The `auth=` of an operation that needs `scope` (ingest, read or admin)."""
-    return [BearerKey(scope), HeaderKey(scope)]
+def scoped(*scopes: str) -> list:
+    """The `auth=` of an operation that needs any one of `scopes` (ingest, read or admin)."""
+    return [BearerKey(scopes), HeaderKey(scopes)]
 
 
 api = NinjaAPI(
@@ -118,10 +119,13 @@ def _too_big(request, exc):
 
 
 def field_path(loc) -> str:
-    """("body", "payload", "customer", "phone") → "customer.phone"; list indexes as [i]."""
+    """("body", "payload", "customer", "phone") → "customer.phone", ("query", "limit") →
+    "limit"; list indexes as [i]."""
     parts = list(loc)
     if parts[:1] == ["body"]:
         parts = parts[2:] if len(parts) > 2 else parts[1:]
+    elif parts[:1] in (["query"], ["path"]):
+        parts = parts[1:]
     path = ""
     for part in parts:
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
@@ -129,3 +133,4 @@ def field_path(loc) -> str:
 
 
 api.add_router("/events", "siyu.events.api.router")
+api.add_router("/customers", "siyu.customers.api.router")
