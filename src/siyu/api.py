@@ -135,3 +135,4 @@ def field_path(loc) -> str:
 api.add_router("/events", "siyu.events.api.router")
 api.add_router("/customers", "siyu.customers.api.router")
 api.add_router("/customers", "siyu.tags.api.router")
+api.add_router("/orders", "siyu.commerce.api.router")

@@ -1,0 +1,59 @@
+"""Writes of orders one at a time (the REST API); the import loads them in bulk instead."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+
+from siyu.commerce.models import Order, OrderItem
+from siyu.core.errors import DomainError
+from siyu.customers.identifiers import Identifier
+from siyu.customers.models import Channel
+from siyu.customers.services import customer_resolve
+
+
+@dataclass
+class OrderUpserted:
+    order: Order
+    created: bool
+
+
+def order_upsert(
+    *,
+    channel_code: str,
+    external_id: str,
+    identifiers: Sequence[Identifier],
+    values: dict,
+    items: Sequence[dict] | None,
+) -> OrderUpserted:
+    """Create or update the order (channel, external_id) for the customer the identifiers name.
+
+    `values` are the order's fields (status, amount, refund_amount, placed_at, paid_at); a
+    repeated call updates them, so refunds arrive as updates. Given `items` replace the lines;
+    None keeps them. Raises DomainError for an unknown channel or unresolvable identifiers.
+    """
+    channel = Channel.objects.filter(code=channel_code).first()
+    if channel is None:
+        raise DomainError(f"no source channel has the code {channel_code!r}", field="channel")
+    seen_at: datetime | None = values.get("placed_at") or values.get("paid_at")
+    with transaction.atomic():
+        customer = customer_resolve(
+            identifiers=identifiers, channel=channel, seen_at=seen_at, reason="order"
+        ).customer
+        order, created = Order.objects.update_or_create(
+            channel=channel, external_id=external_id, defaults={"customer": customer, **values}
+        )
+        if items is not None:
+            order.items.all().delete()
+            OrderItem.objects.bulk_create(OrderItem(order=order, **item) for item in items)
+    return OrderUpserted(order, created)
+
+
+def order_status(status: str | None, amount, refund_amount, paid_at) -> str:
+    """The given status, or one read from the amounts: refunds decide, then payment."""
+    if status:
+        return status
+    if refund_amount > 0:
+        return Order.Status.REFUNDED if refund_amount >= amount else Order.Status.PARTIALLY_REFUNDED
+    return Order.Status.PAID if paid_at else Order.Status.PENDING
