@@ -50,7 +50,7 @@ class ListQuery(BaseModel):
     q: str = Field("", max_length=100, description="name, pinyin, phone or last 4, identity")
     phone: str | None = Field(None, max_length=40, description="a full phone number")
     limit: int = Field(50, ge=1, le=200)
-    cursor: int | None = Field(None, ge=1, description="next_cursor of the previous page")
+    cursor: int | None = Field(None, ge=1, le=2**63 - 1, description="next_cursor of a page")
 
     @field_validator("q", "phone")
     @classmethod

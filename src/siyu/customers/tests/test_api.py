@@ -110,6 +110,7 @@ def test_list_query_count_does_not_grow_with_the_page(call, keys, django_assert_
         ({"limit": 0}, "limit"),
         ({"limit": 1000}, "limit"),
         ({"cursor": "abc"}, "cursor"),
+        ({"cursor": 10**20}, "cursor"),
         ({"phone": "138****1234"}, "phone"),
         ({"q": "x" * 101}, "q"),
     ],
