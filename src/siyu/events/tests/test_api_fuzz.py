@@ -26,7 +26,9 @@ def keep_connection():
 
 @pytest.fixture
 def auth(org, keep_connection):
-    _, raw_key = api_key_create(actor=org.admin.user, name="fuzz", scopes=["ingest"])
+    _, raw_key = api_key_create(
+        actor=org.admin.user, name="fuzz", scopes=["ingest", "read", "admin"]
+    )
     return {"Authorization": f"Bearer {raw_key}"}
 
 
