@@ -162,17 +162,11 @@ def stages_recompute(*, as_of: datetime | None = None) -> dict[tuple[str, str], 
 def merge_snapshot_members(survivor_id: int, absorbed_ids: Sequence[int]) -> None:
     """Before a merge: a snapshot keeps the survivor once, however many of them it held."""
     held = SnapshotMember.objects.filter(customer_id=survivor_id).values("snapshot_id")
-    SnapshotMember.objects.filter(customer_id__in=absorbed_ids, snapshot_id__in=held).delete()
-    duplicates = (
-        SnapshotMember.objects.filter(customer_id__in=absorbed_ids)
-        .values("snapshot_id")
-        .annotate(first=Min("id"), n=Count("id"))
-        .filter(n__gt=1)
-    )
-    for row in duplicates:
-        SnapshotMember.objects.filter(
-            snapshot_id=row["snapshot_id"], customer_id__in=absorbed_ids
-        ).exclude(id=row["first"]).delete()
+    absorbed = SnapshotMember.objects.filter(customer_id__in=absorbed_ids)
+    absorbed.filter(snapshot_id__in=held).delete()
+    # One statement for every snapshot: each keeps its first absorbed row.
+    first = absorbed.values("snapshot_id").annotate(first=Min("id")).values("first")
+    absorbed.exclude(id__in=first).delete()
 
 
 def merge_customer_clv(survivor_id: int, absorbed_ids: Sequence[int]) -> None:
