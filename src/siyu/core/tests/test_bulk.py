@@ -4,7 +4,7 @@ from decimal import Decimal
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from siyu.core.bulk import bulk_insert, load_mode, reserve_ids
+from siyu.core.bulk import bulk_insert, bulk_insert_ignoring_conflicts, load_mode, reserve_ids
 from siyu.customers.models import Channel, Customer, Identity
 from siyu.customers.tests.factories import CustomerFactory
 
@@ -79,3 +79,16 @@ def test_load_mode_still_rejects_rows_pointing_nowhere(db):
     with connection.cursor() as cursor:
         cursor.execute("SELECT COUNT(*) FROM pg_indexes WHERE tablename = 'customers_identity'")
         assert cursor.fetchone()[0] >= 5
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_rows_that_break_a_unique_constraint_are_skipped_and_the_rest_inserted(db, binary):
+    # given a channel code already taken
+    Channel.objects.create(code="tmall", name="天猫")
+    rows = [("tmall", "again", SEEN), ("jd", "京东", SEEN), ("jd", "twice in one call", SEEN)]
+    # when rows with that code, a new one and its repeat are inserted twice over
+    for _ in range(2):
+        bulk_insert_ignoring_conflicts(Channel, ["code", "name", "created_at"], rows, binary=binary)
+    # then the taken and repeated codes are skipped, nothing fails, the new one is there once
+    assert sorted(Channel.objects.values_list("code", flat=True)) == ["jd", "tmall"]
+    assert Channel.objects.get(code="tmall").name == "天猫"
