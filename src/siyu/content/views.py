@@ -1,6 +1,8 @@
 """Console pages of the content library: scripts and materials (everyone reads, leads edit),
 a material's mobile preview, and the profile's script panel (anyone, within their scope)."""
 
+import posixpath
+
 from django.contrib import messages
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpResponse
@@ -200,7 +202,9 @@ def material_edit(request, pk: int):
 @role_required(ANY_ROLE)
 def upload(request, name: str):
     """An uploaded image or file, for logged-in staff (customer-facing links come later).
-    Only names under content/ are served; the storage refuses paths that leave MEDIA_ROOT."""
+    Only names under content/ are served: normalised first, so content/../ cannot reach other
+    files in MEDIA_ROOT; the storage refuses paths that leave MEDIA_ROOT."""
+    name = posixpath.normpath(name)
     if not name.startswith(UPLOAD_PREFIX) or not default_storage.exists(name):
         raise Http404
     return FileResponse(default_storage.open(name), filename=name.rsplit("/", 1)[-1])

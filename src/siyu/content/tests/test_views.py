@@ -128,6 +128,18 @@ def test_bad_uploads_and_paths_are_refused(org, login):
     assert client.get("/content/uploads/content/missing.png").status_code == 404
 
 
+def test_uploads_serve_only_files_under_content(org, login, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    (tmp_path / "content").mkdir()
+    (tmp_path / "content" / "ok.txt").write_text("ok")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "secret.txt").write_text("secret")
+    client = login(org.staff_a)
+    assert client.get("/content/uploads/content/ok.txt").status_code == 200
+    assert client.get("/content/uploads/other/secret.txt").status_code == 404
+    assert client.get("/content/uploads/content/../other/secret.txt").status_code == 404
+
+
 def panel_url(customer) -> str:
     return reverse("content:customer_scripts", args=[customer.pk])
 
