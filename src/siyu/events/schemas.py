@@ -111,9 +111,13 @@ class EventIn(BaseModel):
             raise ValueError(f"has more than {MAX_PROPERTIES} keys")
         _check_strings(value)
         try:
-            size = len(json.dumps(value, ensure_ascii=False, allow_nan=False).encode())
+            text = json.dumps(value, ensure_ascii=False, allow_nan=False)
         except ValueError:
             raise ValueError("must not contain NaN or Infinity") from None
+        try:
+            size = len(text.encode())
+        except UnicodeEncodeError:  # a lone surrogate such as "\ud800" from the JSON body
+            raise ValueError("must not contain unpaired surrogates") from None
         if size > MAX_PROPERTIES_BYTES:
             raise ValueError(f"is larger than {MAX_PROPERTIES_BYTES} bytes as JSON")
         return value

@@ -193,6 +193,19 @@ def test_malformed_bodies_get_a_4xx_never_a_500(post, body):
 
 
 @pytest.mark.django_db
+def test_a_lone_surrogate_in_properties_is_named_as_such(post):
+    # Valid JSON ("\\ud800" escaped) but not encodable text: not the NaN message it once got.
+    response = post(URL, event(properties={"p": "\ud800"}))
+    assert response.status_code == 422, response.content
+    (error,) = response.json()["errors"]
+    assert error == {
+        "field": "properties",
+        "reason": "Value error, must not contain unpaired surrogates",
+    }
+    assert not Event.objects.exists()
+
+
+@pytest.mark.django_db
 def test_a_body_over_the_limit_is_refused_with_413(post):
     body = {"events": [event()], "padding": "x" * (MAX_BODY_BYTES + 1)}
     response = post(BATCH, body)
