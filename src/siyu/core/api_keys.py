@@ -85,7 +85,8 @@ def api_key_authenticate(raw_key: str) -> ApiKey | None:
     """The live key that `raw_key` is, or None; records its use at most once a minute."""
     head, _, rest = raw_key.strip().partition("_")
     prefix, _, secret = rest.partition("_")
-    if head != KEY_PREFIX or not prefix or not secret or len(raw_key) > 200:
+    # A NUL would reach PostgreSQL, which refuses it in text with an error, not a miss.
+    if head != KEY_PREFIX or not prefix or not secret or len(raw_key) > 200 or "\x00" in raw_key:
         return None
     key = ApiKey.objects.filter(prefix=prefix, revoked_at__isnull=True).first()
     if key is None or not hmac.compare_digest(key.secret_hash, _digest(raw_key.strip())):

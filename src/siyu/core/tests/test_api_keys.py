@@ -63,6 +63,12 @@ def test_a_revoked_key_gets_401(client, org):
 
 
 @pytest.mark.django_db
+def test_a_key_with_a_nul_character_gets_401_not_a_500(org):
+    api_key_create(actor=org.admin.user, name="shop", scopes=["ingest"])
+    assert api_key_authenticate("siyu_a\x00b_secret") is None
+
+
+@pytest.mark.django_db
 def test_last_used_is_written_at_most_once_a_minute(client, org, django_assert_num_queries):
     key, raw_key = api_key_create(actor=org.admin.user, name="shop", scopes=["ingest"])
     assert key.last_used_at is None
