@@ -15,8 +15,8 @@ from siyu.tags.services import tags_assign, tags_remove
 
 router = Router(tags=["tags"], auth=scoped("ingest", "admin"))
 
-# The tag history has no "api" source; a key feeding tags from another system is an import.
-SOURCE = Source.IMPORT
+# A key feeding tags from another system in real time; imports are files brought in by hand.
+SOURCE = Source.API
 
 
 class TagIn(BaseModel):

@@ -66,6 +66,7 @@ class Source(models.TextChoices):
     RULE = "rule", _("rule")
     IMPORT = "import", _("import")
     WECOM = "wecom", _("WeCom")
+    API = "api", _("REST API")
 
 
 class CustomerTag(models.Model):

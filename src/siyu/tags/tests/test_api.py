@@ -62,13 +62,13 @@ def test_add_and_remove_are_idempotent_and_recorded(add, remove):
     assert first.json() == {"customer_id": customer.pk, "tag_id": tag.pk, "changed": True}
     assert add(customer.pk, {"tag_id": tag.pk}).json()["changed"] is False
     link = CustomerTag.objects.get(customer=customer, tag=tag)
-    assert link.source == "import"
+    assert link.source == "api"
 
     assert remove(customer.pk, tag.pk).json()["changed"] is True
     assert remove(customer.pk, tag.pk).json()["changed"] is False
     assert not CustomerTag.objects.exists()
-    actions = list(TagChange.objects.order_by("pk").values_list("action", flat=True))
-    assert actions == [TagChange.Action.ADDED, TagChange.Action.REMOVED]
+    history = TagChange.objects.order_by("pk").values_list("action", "source")
+    assert list(history) == [("added", "api"), ("removed", "api")]
 
 
 @pytest.mark.django_db
