@@ -1,5 +1,7 @@
 from django.core.validators import FileExtensionValidator
 from django.db import models
+from django.db.models import Value
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
 from siyu.org.models import Staff
@@ -126,3 +128,79 @@ class Script(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class TrackedLink(models.Model):
+    """A material shared by one staff member with one customer or one channel, reached at a
+    short public path (/m/<code>). The same (material, staff, customer, channel) always gets
+    the same link, so every open of it counts in one place."""
+
+    code = models.CharField(max_length=12, unique=True)
+    material = models.ForeignKey(Material, on_delete=models.CASCADE, related_name="links")
+    # PROTECT: staff are deactivated, not deleted; their links keep the view history.
+    staff = models.ForeignKey(
+        Staff, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    customer = models.ForeignKey(
+        "customers.Customer", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    channel = models.ForeignKey(
+        "customers.Channel", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Denormalised from MaterialView so the share list shows counts without a grouped query.
+    view_count = models.PositiveIntegerField(_("opens"), default=0)
+    seconds_read = models.PositiveIntegerField(_("reading time (s)"), default=0)
+    last_viewed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("tracked link")
+        verbose_name_plural = _("tracked links")
+        constraints = [
+            # NULLs are distinct in a plain unique constraint; coalescing them to 0 makes
+            # "no staff / no customer / no channel" one value, on SQLite and PostgreSQL alike.
+            models.UniqueConstraint(
+                "material",
+                Coalesce("staff", Value(0)),
+                Coalesce("customer", Value(0)),
+                Coalesce("channel", Value(0)),
+                name="trackedlink_one_per_target",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(customer__isnull=True) | models.Q(channel__isnull=True),
+                name="trackedlink_customer_or_channel",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class MaterialView(models.Model):
+    """One open of a tracked link. Reloads within the visit window reuse the visit (by its
+    token); the page's beacon raises `seconds` as the reader stays."""
+
+    link = models.ForeignKey(TrackedLink, on_delete=models.CASCADE, related_name="views")
+    material = models.ForeignKey(
+        Material, on_delete=models.CASCADE, related_name="views", db_index=False
+    )
+    customer = models.ForeignKey(
+        "customers.Customer", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    staff = models.ForeignKey(
+        Staff, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Unguessable; binds the beacon to this visit.
+    token = models.CharField(max_length=32, unique=True)
+    opened_at = models.DateTimeField(_("opened at"))
+    seconds = models.PositiveIntegerField(_("seconds read"), default=0)
+
+    class Meta:
+        verbose_name = _("material view")
+        verbose_name_plural = _("material views")
+        indexes = [
+            models.Index(fields=["material", "opened_at"], name="materialview_material_at_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.link_id} @ {self.opened_at:%Y-%m-%d %H:%M}"
