@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "siyu.segments",
     "siyu.imports",
     "siyu.content",
+    "siyu.notifications",
     "siyu.console",
     "siyu.demo",
 ]

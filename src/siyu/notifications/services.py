@@ -1,0 +1,81 @@
+"""Writes: raise a notification for several staff at once, mark them read."""
+
+from collections.abc import Iterable
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from siyu.notifications.models import Notification
+from siyu.org.models import Staff
+
+
+@transaction.atomic
+def notify(
+    *,
+    staff_ids: Iterable[int],
+    kind: str,
+    key: str,
+    title: str,
+    body: str = "",
+    url: str = "",
+    customer_id: int | None = None,
+) -> None:
+    """Tell each of `staff_ids` about one thing, in one statement for all of them.
+
+    A staff member who already has an unread notification with this `key` gets that row
+    updated (count + 1, the new title, body and link, updated now) instead of a second row;
+    once they have read it, the next one starts afresh. Unknown staff ids are skipped.
+    """
+    ids = sorted({int(i) for i in staff_ids})
+    if not ids:
+        return
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    q = connection.ops.quote_name
+    table = q(Notification._meta.db_table)
+    columns = [
+        "staff_id",
+        "kind",
+        "key",
+        "title",
+        "body",
+        "url",
+        "customer_id",
+        "count",
+        "created_at",
+        "updated_at",
+        "read_at",
+    ]
+    refreshed = ["kind", "title", "body", "url", "customer_id", "updated_at"]
+    marks = ", ".join(["%s"] * len(ids))
+    # INSERT … SELECT from the staff table drops ids that do not exist; the SELECT's WHERE also
+    # keeps SQLite from reading ON CONFLICT as a join constraint. The conflict target names the
+    # partial unique index, so only the unread row is updated.
+    sql = (
+        f"INSERT INTO {table} ({', '.join(q(c) for c in columns)}) "
+        f"SELECT s.{q('id')}, %s, %s, %s, %s, %s, %s, 1, %s, %s, NULL "
+        f"FROM {q(Staff._meta.db_table)} s WHERE s.{q('id')} IN ({marks}) "
+        f"ON CONFLICT ({q('staff_id')}, {q('key')}) WHERE {q('read_at')} IS NULL "
+        f"DO UPDATE SET {q('count')} = {table}.{q('count')} + 1, "
+        + ", ".join(f"{q(c)} = excluded.{q(c)}" for c in refreshed)
+    )
+    params = [kind, key[:200], title[:200], body, url[:500], customer_id, now, now, *ids]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+@transaction.atomic
+def notification_mark_read(*, staff_id: int, notification_id: int) -> bool:
+    """Mark one of this staff member's notifications read; False if it is not theirs."""
+    found = Notification.objects.filter(pk=notification_id, staff_id=staff_id).exists()
+    Notification.objects.filter(pk=notification_id, staff_id=staff_id, read_at__isnull=True).update(
+        read_at=timezone.now()
+    )
+    return found
+
+
+@transaction.atomic
+def notifications_mark_all_read(*, staff_id: int) -> int:
+    """Mark every unread notification of this staff member read; returns how many."""
+    return Notification.objects.filter(staff_id=staff_id, read_at__isnull=True).update(
+        read_at=timezone.now()
+    )
