@@ -16,5 +16,6 @@ urlpatterns = [
     path("content/", include("siyu.content.urls")),
     path("audit/", include("siyu.core.urls")),
     path("org/", include("siyu.org.urls")),
+    path("notifications/", include("siyu.notifications.urls")),
     path("", include("siyu.console.urls")),
 ]
