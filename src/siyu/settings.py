@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "siyu.imports",
     "siyu.content",
     "siyu.notifications",
+    "siyu.leads",
     "siyu.console",
     "siyu.demo",
 ]
@@ -181,3 +182,6 @@ SIYU_LOST_DAYS = env_int("SIYU_LOST_DAYS", 365)
 SIYU_SUPER_USER_SHARE = env_int("SIYU_SUPER_USER_SHARE", 80)
 # Lifetime value (docs/clv.md): days held out to check the model's predictions on the model page.
 SIYU_CLV_HOLDOUT_DAYS = env_int("SIYU_CLV_HOLDOUT_DAYS", 90)
+# Hot leads (docs/leads.md): engagement counted over this many days, halving every half-life.
+SIYU_LEADS_WINDOW_DAYS = env_int("SIYU_LEADS_WINDOW_DAYS", 30)
+SIYU_LEADS_HALF_LIFE_DAYS = env_int("SIYU_LEADS_HALF_LIFE_DAYS", 3)

@@ -17,5 +17,6 @@ urlpatterns = [
     path("audit/", include("siyu.core.urls")),
     path("org/", include("siyu.org.urls")),
     path("notifications/", include("siyu.notifications.urls")),
+    path("leads/", include("siyu.leads.urls")),
     path("", include("siyu.console.urls")),
 ]

@@ -28,6 +28,7 @@ class NavArea:
 AREAS: list[NavArea] = [
     NavArea(_("Home"), "console:home", ANY_ROLE),
     NavArea(_("Customers"), "customers:list", ANY_ROLE, namespace="customers"),
+    NavArea(_("Hot leads"), "leads:list", ANY_ROLE, namespace="leads"),
     NavArea(_("Tags"), "tags:index", LEADS, namespace="tags"),
     NavArea(_("Segments"), "segments:list", ANY_ROLE, namespace="segments"),
     NavArea(_("Layers"), "segments:rfm", LEADS, path_prefix="/segments/layers/"),

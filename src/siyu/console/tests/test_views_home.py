@@ -75,6 +75,7 @@ def test_a_login_without_staff_record_gets_a_note_not_an_error(db, client):
             "admin",
             [
                 "customers:list",
+                "leads:list",
                 "tags:index",
                 "segments:list",
                 "segments:rfm",
@@ -90,6 +91,7 @@ def test_a_login_without_staff_record_gets_a_note_not_an_error(db, client):
             "manager_a",
             [
                 "customers:list",
+                "leads:list",
                 "tags:index",
                 "segments:list",
                 "segments:rfm",
@@ -98,7 +100,7 @@ def test_a_login_without_staff_record_gets_a_note_not_an_error(db, client):
                 "org:index",
             ],
         ),
-        ("staff_a", ["customers:list", "segments:list", "content:scripts"]),
+        ("staff_a", ["customers:list", "leads:list", "segments:list", "content:scripts"]),
     ],
 )
 def test_navigation_lists_only_the_areas_the_role_may_open(org, login, who, areas):
