@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from siyu.console.access import ANY_ROLE, role_required
-from siyu.console.htmx import for_htmx
+from siyu.console.htmx import for_htmx, is_htmx_partial
 from siyu.core.audit import audit_record, client_ip
 from siyu.core.errors import DomainError
 from siyu.core.models import AuditLog
@@ -29,7 +29,7 @@ from siyu.customers.selectors import (
     customer_search,
 )
 from siyu.customers.services import identity_reveal
-from siyu.customers.timeline import KINDS, customer_timeline
+from siyu.customers.timeline import KINDS, Cursor, CursorError, customer_timeline
 from siyu.org.selectors import staff_visible_to, stores_visible_to, viewer_for
 from siyu.segments.dsl import SegmentError, compile_definition
 from siyu.segments.models import Segment
@@ -187,23 +187,46 @@ def _relationship_facts(relationships: list[Relationship]) -> RelationshipFacts:
 
 
 class TimelineFilterForm(forms.Form):
-    """?kind=…: one kind of timeline record, or all of them when empty."""
+    """?kind=…: one kind of timeline record, or all of them when empty; ?before=…: the page
+    after the record this cursor names (siyu.customers.timeline.Cursor)."""
 
     kind = forms.ChoiceField(
         label=_("Show"),
         required=False,
         choices=[("", _("Everything")), *((k.code, k.label) for k in KINDS.values())],
     )
+    before = forms.CharField(label=_("Page link"), required=False, max_length=60)
+
+    def clean_before(self) -> Cursor | None:
+        text = self.cleaned_data["before"]
+        if not text:
+            return None
+        try:
+            return Cursor.parse(text)
+        except CursorError as exc:
+            raise forms.ValidationError(
+                _("This page link is not valid (%(reason)s)."), params={"reason": exc.args[0]}
+            ) from None
 
 
 def _timeline_context(request, customer: Customer) -> dict:
-    """The timeline partial's context; an unknown kind is reported and everything shown."""
+    """The timeline partial's context; an unknown kind or a bad page link is reported and the
+    newest records of every (valid) kind shown."""
     form = TimelineFilterForm(request.GET)
-    kind = form.cleaned_data["kind"] if form.is_valid() else ""
+    form.is_valid()
+    kind = form.cleaned_data.get("kind", "")
+    before = form.cleaned_data.get("before")
+    viewer = viewer_for(request.user)
     return {
         "customer": customer,
-        "timeline": customer_timeline(customer, kinds=[kind] if kind else None),
+        "timeline": customer_timeline(
+            customer,
+            kinds=[kind] if kind else None,
+            before=before,
+            mask_pii=not viewer.sees_full_pii,
+        ),
         "timeline_kind": kind,
+        "timeline_before": before,
         "timeline_kinds": KINDS.values(),
         "timeline_form": form,
     }
@@ -242,11 +265,15 @@ def customer_detail(request, pk: int):
 
 @role_required(ANY_ROLE)
 def customer_timeline_view(request, pk: int):
-    """The profile's timeline alone, for htmx to swap when the kind filter changes."""
+    """The profile's timeline alone, for htmx to swap when the kind filter changes; with a
+    page link, only the older records, which htmx appends in place of the "older" link."""
     customer = customer_get(viewer_for(request.user), pk)
     context = _timeline_context(request, customer)
-    status = 400 if context["timeline_form"].errors else 200
-    return TemplateResponse(request, "customers/_timeline.html", context, status=status)
+    if context["timeline_form"].errors:
+        return TemplateResponse(request, "customers/_timeline.html", context, status=400)
+    page = context["timeline_before"] is not None and is_htmx_partial(request)
+    template = "customers/_timeline_items.html" if page else "customers/_timeline.html"
+    return TemplateResponse(request, template, context)
 
 
 @role_required(ANY_ROLE)

@@ -1,4 +1,6 @@
-"""The profile's timeline: stage changes, tag changes, orders and merges, newest first."""
+"""The profile's timeline: every kind of record newest first, the kind filter, scope, and a
+query count that does not grow with the history. Paging: test_timeline_paging.py; how events
+and relationships read: test_timeline_kinds.py."""
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -10,8 +12,10 @@ from django.urls import reverse
 
 from siyu.commerce.models import Order
 from siyu.customers.services import customers_merge
-from siyu.customers.tests.factories import ChannelFactory, CustomerFactory
+from siyu.customers.tests.factories import ChannelFactory, CustomerFactory, RelationshipFactory
 from siyu.customers.timeline import customer_timeline
+from siyu.events.models import Event
+from siyu.org.tests.factories import StaffFactory
 from siyu.segments.models import StageChange
 from siyu.tags.models import Source, TagChange
 from siyu.tags.services import tag_delete, tags_assign, tags_remove
@@ -113,10 +117,18 @@ def test_the_limit_keeps_the_newest_and_says_there_is_more(history):
 
 
 def test_the_timeline_is_one_query_per_kind(history, django_assert_num_queries):
-    with django_assert_num_queries(4):
+    # event, order, tag, stage, relationship (added, removed), merge
+    with django_assert_num_queries(7):
         customer_timeline(history)
     with django_assert_num_queries(1):
         customer_timeline(history, kinds=["tag"])
+    # events on the page: one more for the registry's labels, one for who shared materials
+    Event.objects.create(customer=history, type="joined_group", occurred_at=at(7))
+    Event.objects.create(
+        customer=history, type="material_viewed", occurred_at=at(8), properties={"staff_id": 1}
+    )
+    with django_assert_num_queries(3):
+        customer_timeline(history, kinds=["event"])
 
 
 def test_a_removal_stays_on_the_timeline_after_the_tag_is_deleted(org, history):
@@ -182,8 +194,9 @@ def test_the_profile_renders_the_records_in_chinese_in_the_organisations_zone(or
     assert "加上标签" in content and "高价值" in content and "（规则）" in content
     assert "color: #d4380d" in content  # the tag's colour
     assert "天猫订单 ¥199.00 已付款" in content
-    # 03:00 UTC is 11:00 in Asia/Shanghai
-    assert "2026-03-01 11:00" in content and "2026-03-01 03:00" not in content
+    # 03:00 UTC is 11:00 in Asia/Shanghai, under the day's header
+    assert "2026-03-01 星期日</h3>" in content
+    assert ">11:00</time>" in content and ">03:00</time>" not in content
     assert "¥88.00" not in content and "¥66.00" not in content  # unpaid, cancelled
 
 
@@ -198,7 +211,10 @@ def test_a_refund_shows_with_its_order(org, history, tmall, login):
         paid_at=at(6),
     )
     content = login(org.staff_a).get(partial(history, "order")).content.decode()
-    assert "天猫订单 ¥120.00 已退款 · 退款 ¥120.00" in " ".join(content.split())
+    # the refund is a line of its own under the payment: the order has no refund time
+    text = " ".join(content.split())
+    assert '天猫订单 ¥120.00 已退款 <span class="muted mono">T7</span>' in text
+    assert '<div class="timeline-refund">↳ 退款 ¥120.00</div>' in text
     assert "阶段" not in content.split("</nav>")[1]  # only orders below the kind links
 
 
@@ -251,12 +267,35 @@ def _queries(client, url) -> int:
 
 
 def _fill(customer, channel, n: int) -> None:
-    """n records of each kind but merges, with authors and live and deleted tags."""
+    """n records of each kind but merges, with authors, live and deleted tags, materials
+    shared by several staff, and relationships with n staff, half of them ended."""
     tags = [TagFactory(), TagFactory()]
     for i in range(n):
         stage(customer, "engaged", "repeat", at(i))
         tag_change(customer, tags[i % 2], "added", at(i), by=customer.owner.user)
         order(customer, channel, f"{customer.pk}-{i}", "9.90", status="paid", paid_at=at(i))
+        sharer = StaffFactory()
+        Event.objects.create(
+            customer=customer,
+            type="material_viewed" if i % 2 else f"type_{i % 5}",
+            occurred_at=at(i),
+            properties={
+                "staff_id": sharer.pk,
+                "material_title": f"素材{i}",
+                "phone": "13812345678",
+            },
+        )
+        RelationshipFactory(
+            customer=customer,
+            staff=sharer,
+            added_at=at(i),
+            channel=channel,
+            **(
+                {"status": "removed", "removed_at": at(i + 0.5), "removed_by": "staff"}
+                if i % 2
+                else {}
+            ),
+        )
     tag_delete(tag=tags[1])
 
 
@@ -269,8 +308,21 @@ def test_the_profiles_query_count_does_not_grow_with_the_timeline(org, tmall, lo
         customers_merge(survivor=many, absorbed=[absorbed])
     client = login(getattr(org, who))
     # staff_a: session, user, staff, customer, identities, relationships, merges, tags panel
-    # (tags, choices), then one query per timeline kind; the admin adds the audit record.
-    expected = {"admin": 16, "staff_a": 15}[who]
+    # (tags, choices), then one query per timeline kind (two for relationships) and two to
+    # describe the events; the admin adds the audit record.
+    expected = {"admin": 21, "staff_a": 20}[who]
     assert _queries(client, detail(few)) == expected
     assert _queries(client, detail(many)) == expected
     assert _queries(client, partial(many)) == _queries(client, partial(few))
+    # and so does every older page, down to the last
+    url, per_page, shown = partial(many), _queries(client, partial(few)), 0
+    while url:
+        with CaptureQueriesContext(connection) as ctx:
+            response = client.get(url, headers={"HX-Request": "true"})
+        assert response.status_code == 200
+        assert len(ctx.captured_queries) <= per_page
+        shown += len(response.context["timeline"].items)
+        cursor = response.context["timeline"].next_cursor
+        url = f"{partial(many)}?before={cursor}" if cursor else None
+    # 40 each of events, orders, tags, stages and relationships, 20 removals, 3 merges
+    assert shown == 223
