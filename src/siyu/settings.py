@@ -44,6 +44,8 @@ INSTALLED_APPS = [
     "siyu.segments",
     "siyu.imports",
     "siyu.content",
+    "siyu.channels",
+    "siyu.campaigns",
     "siyu.notifications",
     "siyu.leads",
     "siyu.console",
@@ -185,3 +187,40 @@ SIYU_CLV_HOLDOUT_DAYS = env_int("SIYU_CLV_HOLDOUT_DAYS", 90)
 # Hot leads (docs/leads.md): engagement counted over this many days, halving every half-life.
 SIYU_LEADS_WINDOW_DAYS = env_int("SIYU_LEADS_WINDOW_DAYS", 30)
 SIYU_LEADS_HALF_LIFE_DAYS = env_int("SIYU_LEADS_HALF_LIFE_DAYS", 3)
+
+# Campaigns (docs/campaigns.md): do-not-disturb defaults and the sender's pace.
+# Marketing messages per customer: across all channels, and per channel (same defaults).
+SIYU_CAMPAIGN_CAP_DAY = env_int("SIYU_CAMPAIGN_CAP_DAY", 1)
+SIYU_CAMPAIGN_CAP_WEEK = env_int("SIYU_CAMPAIGN_CAP_WEEK", 3)
+SIYU_CAMPAIGN_CHANNEL_CAP_DAY = env_int("SIYU_CAMPAIGN_CHANNEL_CAP_DAY", 1)
+SIYU_CAMPAIGN_CHANNEL_CAP_WEEK = env_int("SIYU_CAMPAIGN_CHANNEL_CAP_WEEK", 3)
+# Quiet hours in the organisation's zone, "HH:MM-HH:MM" (may wrap midnight); empty: none.
+SIYU_QUIET_HOURS = env_str("SIYU_QUIET_HOURS", "21:00-09:00")
+# Consent: "opt_out" sends unless the customer said no; "opt_in" needs an explicit yes.
+SIYU_CAMPAIGN_CONSENT = env_str("SIYU_CAMPAIGN_CONSENT", "opt_out")
+SIYU_CAMPAIGN_BATCH = env_int("SIYU_CAMPAIGN_BATCH", 500)
+# Sender tasks started each minute; they run in parallel on the workers there are.
+SIYU_CAMPAIGN_SENDERS = env_int("SIYU_CAMPAIGN_SENDERS", 2)
+SIYU_CAMPAIGN_MAX_ATTEMPTS = env_int("SIYU_CAMPAIGN_MAX_ATTEMPTS", 5)
+SIYU_CAMPAIGN_RETRY_SECONDS = env_int("SIYU_CAMPAIGN_RETRY_SECONDS", 60)
+# A delivery left "sending" longer than this belonged to a worker that died: send it again.
+SIYU_CAMPAIGN_LEASE_SECONDS = env_int("SIYU_CAMPAIGN_LEASE_SECONDS", 300)
+# Sends per second per channel (token bucket); 0 means unlimited.
+SIYU_CHANNEL_RATE_EMAIL = env_int("SIYU_CHANNEL_RATE_EMAIL", 20)
+SIYU_CHANNEL_RATE_SMS = env_int("SIYU_CHANNEL_RATE_SMS", 50)
+SIYU_CHANNEL_RATE_STAFF_TASK = env_int("SIYU_CHANNEL_RATE_STAFF_TASK", 0)
+SIYU_CHANNEL_RATE_WEBHOOK = env_int("SIYU_CHANNEL_RATE_WEBHOOK", 0)
+
+# Channels. E-mail through Django's SMTP backend.
+EMAIL_HOST = env_str("SIYU_EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("SIYU_EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("SIYU_EMAIL_USER")
+EMAIL_HOST_PASSWORD = env_str("SIYU_EMAIL_PASSWORD")
+EMAIL_USE_TLS = env_bool("SIYU_EMAIL_TLS", False)
+EMAIL_TIMEOUT = env_int("SIYU_EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env_str("SIYU_EMAIL_FROM", "noreply@localhost")
+# SMS through an HTTP gateway speaking the protocol in docs/campaigns.md.
+SIYU_SMS_GATEWAY_URL = env_str("SIYU_SMS_GATEWAY_URL")
+SIYU_SMS_API_KEY = env_str("SIYU_SMS_API_KEY")
+SIYU_SMS_SECRET = env_str("SIYU_SMS_SECRET")
+SIYU_SMS_TIMEOUT = env_int("SIYU_SMS_TIMEOUT", 10)

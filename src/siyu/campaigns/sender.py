@@ -1,0 +1,295 @@
+"""Sending: claim due deliveries in batches, decide do-not-disturb, render, hand to the adapter.
+
+Crash safety: a claim marks rows "sending" with the time and commits before anything leaves;
+rows left "sending" past the lease (SIYU_CAMPAIGN_LEASE_SECONDS) belonged to a worker that
+died and are claimed again. A retried row keeps its idempotency key, so a peer that dedupes
+by it (the SMS gateway, a webhook sink, WeCom) still receives each delivery once.
+"""
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from siyu.campaigns.dnd import CONSENT_FIELD, consent_reason, quiet_until
+from siyu.campaigns.models import Campaign, Delivery
+from siyu.campaigns.ratelimit import seconds_until_token, tokens_return, tokens_take
+from siyu.campaigns.selectors import cap_counter_for, channel_addresses
+from siyu.channels.base import ChannelAdapter, Message, Outcome, Result, adapter_for, registered
+from siyu.content.formatting import render_script
+from siyu.core.bulk import bulk_update
+
+logger = logging.getLogger(__name__)
+Status = Delivery.Status
+Reason = Delivery.Reason
+RESULT_COLUMNS = [
+    "status",
+    "reason",
+    "planned_for",
+    "sent_at",
+    "external_id",
+    "error",
+    "rendered_text",
+]
+
+
+@dataclass
+class SendSummary:
+    sent: int = 0
+    accepted: int = 0
+    failed: int = 0
+    retrying: int = 0
+    suppressed: int = 0
+    reclaimed: int = 0
+    postponed: int = 0
+
+    def add(self, other: "SendSummary") -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+def _quiet_channels() -> list[str]:
+    return [name for name in registered() if adapter_for(name).quiet_hours]
+
+
+@transaction.atomic
+def deliveries_reclaim_stuck(*, now: datetime | None = None) -> int:
+    """Deliveries a dead worker left "sending": back to pending, or failed after the last try."""
+    now = now or timezone.now()
+    stuck = Delivery.objects.filter(
+        status=Status.SENDING,
+        claimed_at__lt=now - timedelta(seconds=settings.SIYU_CAMPAIGN_LEASE_SECONDS),
+    )
+    stuck.filter(attempts__gte=settings.SIYU_CAMPAIGN_MAX_ATTEMPTS).update(
+        status=Status.FAILED, error="sending was interrupted on the last attempt"
+    )
+    return stuck.update(status=Status.PENDING)
+
+
+@transaction.atomic
+def deliveries_postpone_quiet(*, now: datetime | None = None) -> int:
+    """During quiet hours, due marketing deliveries wait for the morning: planned_for moves to
+    the end of the quiet window, and `postponed` says why. Nothing is dropped."""
+    now = now or timezone.now()
+    until = quiet_until(now)
+    if until is None:
+        return 0
+    return Delivery.objects.filter(
+        status=Status.PENDING,
+        planned_for__lte=now,
+        channel__in=_quiet_channels(),
+        campaign__marketing=True,
+    ).update(planned_for=until, postponed="quiet_hours")
+
+
+@transaction.atomic
+def deliveries_claim(*, channel: str, limit: int, now: datetime, quiet: bool = False) -> list[int]:
+    """Mark up to `limit` due deliveries of running campaigns "sending"; returns their ids.
+
+    PostgreSQL skips rows another worker holds (SKIP LOCKED), so workers claim disjoint
+    batches; SQLite serialises writers, which gives the same.
+    """
+    table = connection.ops.quote_name(Delivery._meta.db_table)
+    campaigns = connection.ops.quote_name(Campaign._meta.db_table)
+    only_transactional = " AND c.marketing = %s" if quiet else ""
+    lock = " FOR UPDATE OF d SKIP LOCKED" if connection.vendor == "postgresql" else ""
+    moment = connection.ops.adapt_datetimefield_value(now)
+    params: list = [
+        Status.SENDING,
+        moment,
+        Status.PENDING,
+        channel,
+        moment,
+        Campaign.Status.RUNNING,
+    ]
+    if quiet:
+        params.append(False)
+    params.append(limit)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET status = %s, claimed_at = %s, attempts = attempts + 1 "
+            f"WHERE id IN (SELECT d.id FROM {table} d JOIN {campaigns} c "
+            "ON c.id = d.campaign_id WHERE d.status = %s AND d.channel = %s "
+            f"AND d.planned_for <= %s AND c.status = %s{only_transactional} "
+            f"ORDER BY d.planned_for LIMIT %s{lock}) RETURNING id",
+            params,
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _refusal(row: Delivery, address: str, adapter: ChannelAdapter, caps) -> str:
+    customer = row.customer
+    if customer.merged_into_id is not None:
+        return Reason.MERGED
+    field = CONSENT_FIELD.get(row.channel)
+    if field and (reason := consent_reason(row.channel, getattr(customer, field))):
+        return reason
+    if adapter.address_kind and not address:
+        return Reason.NO_ADDRESS
+    if row.campaign.marketing:
+        return caps.refusal(row.customer_id, row.channel)
+    return ""
+
+
+def _settle(row: Delivery, result: Result, now: datetime, summary: SendSummary) -> None:
+    row.error = result.error
+    if result.outcome == Outcome.SENT:
+        row.status, row.sent_at, row.external_id = Status.SENT, now, result.external_id[:100]
+        summary.sent += 1
+    elif result.outcome == Outcome.ACCEPTED:
+        row.status, row.sent_at, row.external_id = Status.ACCEPTED, now, result.external_id[:100]
+        summary.accepted += 1
+    elif result.retryable and row.attempts < settings.SIYU_CAMPAIGN_MAX_ATTEMPTS:
+        # Exponential backoff: 1, 2, 4, 8 … times the base delay.
+        delay = settings.SIYU_CAMPAIGN_RETRY_SECONDS * 2 ** max(row.attempts - 1, 0)
+        row.status, row.planned_for = Status.PENDING, now + timedelta(seconds=delay)
+        summary.retrying += 1
+    else:
+        row.status = Status.FAILED
+        summary.failed += 1
+
+
+def _write(rows: Sequence[Delivery]) -> None:
+    bulk_update(
+        Delivery,
+        RESULT_COLUMNS,
+        [(row.pk, *(getattr(row, name) for name in RESULT_COLUMNS)) for row in rows],
+    )
+
+
+def deliveries_send_batch(
+    *, adapter: ChannelAdapter, ids: Sequence[int], now: datetime
+) -> SendSummary:
+    """Decide, render and send claimed deliveries, then record every outcome in bulk."""
+    summary = SendSummary()
+    rows = list(
+        Delivery.objects.filter(pk__in=ids, status=Status.SENDING)
+        .select_related(
+            "customer__store",
+            "customer__owner__store",
+            "staff__store",
+            "variant__script__material",
+            "variant__material",
+            "campaign",
+        )
+        .order_by("planned_for", "pk")
+    )
+    if not rows:
+        return summary
+    addresses = channel_addresses(adapter.address_kind, [row.customer for row in rows])
+    caps = cap_counter_for({row.customer_id for row in rows}, now)
+    sending: list[Delivery] = []
+    messages: list[Message] = []
+    for row in rows:
+        address = addresses.get(row.customer_id, "")
+        reason = _refusal(row, address, adapter, caps)
+        if reason:
+            row.status, row.reason = Status.SUPPRESSED, reason
+            summary.suppressed += 1
+            continue
+        staff = row.customer.owner or row.staff
+        variant = row.variant
+        material = variant.material or (variant.script.material if variant.script_id else None)
+        row.rendered_text = render_script(
+            variant.text, customer=row.customer, staff=staff, material=material
+        )
+        if row.campaign.marketing:
+            caps.count(row.customer_id, row.channel)
+        sending.append(row)
+        messages.append(
+            Message(
+                delivery_id=row.pk,
+                idempotency_key=row.idempotency_key,
+                customer_id=row.customer_id,
+                address=address,
+                body=row.rendered_text,
+                subject=render_script(
+                    variant.subject, customer=row.customer, staff=staff, material=material
+                ),
+                staff_id=staff.pk if staff else None,
+            )
+        )
+    if messages:
+        try:
+            results = adapter.send(messages)
+            if len(results) != len(messages):
+                raise RuntimeError(f"{len(results)} results for {len(messages)} messages")
+        except Exception as error:  # an adapter bug must not leave rows "sending" for good
+            logger.exception("channel %s failed a batch", adapter.name)
+            results = [Result.failed(f"{type(error).__name__}: {error}")] * len(messages)
+        for row, result in zip(sending, results, strict=True):
+            _settle(row, result, now, summary)
+    _write(rows)
+    return summary
+
+
+def deliveries_send_due(
+    *,
+    now: datetime | None = None,
+    channels: Sequence[str] | None = None,
+    batch: int | None = None,
+    budget_seconds: float = 0,
+) -> SendSummary:
+    """Send what is due, channel by channel, in batches, within each channel's rate.
+
+    With a budget the sender waits for the rate limiter's tokens until the budget is spent;
+    without one it stops at the first empty bucket. `now` fixes the clock (tests).
+    """
+    fixed = now
+    clock = (lambda: fixed) if fixed is not None else timezone.now
+    batch = batch or settings.SIYU_CAMPAIGN_BATCH
+    deadline = time.monotonic() + budget_seconds
+    summary = SendSummary()
+    summary.reclaimed = deliveries_reclaim_stuck(now=clock())
+    summary.postponed = deliveries_postpone_quiet(now=clock())
+    for name in channels or registered():
+        adapter = adapter_for(name)
+        while True:
+            moment = clock()
+            quiet = adapter.quiet_hours and quiet_until(moment) is not None
+            granted = tokens_take(channel=name, want=batch, now=moment)
+            if granted == 0:
+                if time.monotonic() + seconds_until_token(name) < deadline:
+                    time.sleep(seconds_until_token(name))
+                    continue
+                break
+            ids = deliveries_claim(channel=name, limit=granted, now=moment, quiet=quiet)
+            tokens_return(channel=name, count=granted - len(ids))
+            if not ids:
+                break
+            summary.add(deliveries_send_batch(adapter=adapter, ids=ids, now=moment))
+    return summary
+
+
+def deliveries_poll_accepted(*, now: datetime | None = None, limit: int = 1000) -> SendSummary:
+    """Ask each channel for the outcome of accepted (asynchronous) sends and record it."""
+    now = now or timezone.now()
+    summary = SendSummary()
+    for name in registered():
+        rows = list(
+            Delivery.objects.filter(status=Status.ACCEPTED, channel=name).order_by("sent_at")[
+                :limit
+            ]
+        )
+        if not rows:
+            continue
+        results = adapter_for(name).poll([row.external_id for row in rows])
+        settled = []
+        for row in rows:
+            result = results.get(row.external_id)
+            if result is None or result.outcome == Outcome.ACCEPTED:
+                continue
+            sent_at = row.sent_at
+            row.attempts = settings.SIYU_CAMPAIGN_MAX_ATTEMPTS  # the platform decided: final
+            _settle(row, result, now, summary)
+            # A message the platform did not deliver does not count against the caps.
+            row.sent_at = sent_at if row.status == Status.SENT else None
+            settled.append(row)
+        if settled:
+            _write(settled)
+    return summary

@@ -1,0 +1,277 @@
+"""Writes of the campaign engine: build, schedule, pause, resume and cancel campaigns; staff
+tasks; asynchronous results. Planning and sending live in planner.py and sender.py and are
+re-exported here, so callers import every write from one place.
+"""
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from siyu.campaigns.models import (
+    Campaign,
+    Delivery,
+    JourneyEnrollment,
+    StaffTask,
+    Step,
+    Variant,
+)
+from siyu.campaigns.planner import campaign_plan, campaign_plan_due, variant_for
+from siyu.campaigns.schedule import cron_parse
+from siyu.campaigns.sender import (
+    deliveries_claim,
+    deliveries_poll_accepted,
+    deliveries_reclaim_stuck,
+    deliveries_send_due,
+)
+from siyu.channels.base import Outcome, Result, registered
+from siyu.content.models import Material, Script
+from siyu.core.errors import DomainError
+from siyu.org.models import Staff
+from siyu.segments.models import Segment
+
+__all__ = [
+    "campaign_cancel",
+    "campaign_create",
+    "campaign_pause",
+    "campaign_plan",
+    "campaign_plan_due",
+    "campaign_resume",
+    "campaign_schedule",
+    "deliveries_claim",
+    "deliveries_poll_accepted",
+    "deliveries_reclaim_stuck",
+    "deliveries_send_due",
+    "delivery_result_record",
+    "staff_task_done",
+    "staff_tasks_create",
+    "step_add",
+    "variant_for",
+]
+
+Status = Campaign.Status
+TRIGGER_TYPES = ("event", "joined", "stage")
+
+
+@transaction.atomic
+def campaign_create(
+    *,
+    name: str,
+    kind: str,
+    owner: Staff,
+    segment: Segment | None = None,
+    start_at: datetime | None = None,
+    end_at: datetime | None = None,
+    schedule: str = "",
+    trigger: dict | None = None,
+    goal: str = "",
+    goal_event_type: str = "",
+    goal_days: int = 7,
+    goal_min_amount: Decimal | None = None,
+    marketing: bool = True,
+    cost: Decimal = Decimal(0),
+) -> Campaign:
+    """A draft campaign. Raises DomainError for an unknown kind or a blank name."""
+    name = (name or "").strip()
+    if not name:
+        raise DomainError(_("A name is required."), field="name")
+    if kind not in Campaign.Kind.values:
+        raise DomainError(_("Unknown campaign kind."), field="kind")
+    return Campaign.objects.create(
+        name=name[:100],
+        kind=kind,
+        owner=owner,
+        segment=segment,
+        start_at=start_at,
+        end_at=end_at,
+        schedule=schedule,
+        trigger=trigger or {},
+        goal=goal,
+        goal_event_type=goal_event_type,
+        goal_days=goal_days,
+        goal_min_amount=goal_min_amount,
+        marketing=marketing,
+        cost=cost,
+    )
+
+
+@transaction.atomic
+def step_add(
+    *,
+    campaign: Campaign,
+    channel: str,
+    delay_minutes: int = 0,
+    variants: Sequence[dict],
+) -> Step:
+    """Add a step with its variants: dicts of name, weight, script, material, subject, body.
+
+    Raises DomainError when the campaign is no longer a draft, or a variant has no text.
+    """
+    if campaign.status != Status.DRAFT:
+        raise DomainError(_("Only a draft campaign can be changed."), field="status")
+    if not variants:
+        raise DomainError(_("A step needs at least one variant."), field="variants")
+    order = (campaign.steps.order_by("-order").values_list("order", flat=True).first() or 0) + 1
+    step = Step.objects.create(
+        campaign=campaign, order=order, delay_minutes=delay_minutes, channel=channel
+    )
+    for index, spec in enumerate(variants):
+        script: Script | None = spec.get("script")
+        material: Material | None = spec.get("material")
+        body = spec.get("body", "")
+        if not body and script is None:
+            raise DomainError(_("A variant needs a script or a text."), field="variants")
+        Variant.objects.create(
+            step=step,
+            name=spec.get("name") or chr(ord("A") + index),
+            weight=spec.get("weight", 1),
+            script=script,
+            material=material,
+            subject=spec.get("subject", ""),
+            body=body,
+        )
+    return step
+
+
+def _check_ready(campaign: Campaign) -> None:
+    steps = list(campaign.steps.prefetch_related("variants"))
+    if not steps:
+        raise DomainError(_("A campaign needs at least one step."), field="steps")
+    channels = registered()
+    for step in steps:
+        if step.channel not in channels:
+            raise DomainError(
+                _("The channel %(channel)s is not available.") % {"channel": step.channel},
+                field="steps",
+            )
+        if not any(v.weight > 0 for v in step.variants.all()):
+            raise DomainError(_("Every step needs a variant with a weight."), field="steps")
+    kind = campaign.kind
+    if kind != Campaign.Kind.TRIGGERED and campaign.segment_id is None:
+        raise DomainError(_("Choose a segment."), field="segment")
+    if kind == Campaign.Kind.RECURRING:
+        cron_parse(campaign.schedule)
+    if kind == Campaign.Kind.TRIGGERED:
+        trigger = campaign.trigger or {}
+        kind_of = trigger.get("type")
+        if kind_of not in TRIGGER_TYPES:
+            raise DomainError(_("Choose a trigger."), field="trigger")
+        if kind_of == "event" and not trigger.get("event_type"):
+            raise DomainError(_("Choose the event type that triggers."), field="trigger")
+        if kind_of == "stage" and not trigger.get("to"):
+            raise DomainError(_("Choose the stage that triggers."), field="trigger")
+        days = trigger.get("days", 0)
+        if kind_of == "joined" and (not isinstance(days, int) or not 0 <= days <= 3650):
+            raise DomainError(_("Days after joining must be 0 to 3650."), field="trigger")
+    if campaign.goal == Campaign.Goal.EVENT and not campaign.goal_event_type:
+        raise DomainError(_("Choose the goal's event type."), field="goal_event_type")
+
+
+@transaction.atomic
+def campaign_schedule(*, campaign: Campaign, now: datetime | None = None) -> Campaign:
+    """Draft → scheduled; the planner starts it at start_at (now when empty).
+
+    Raises DomainError naming what is missing: steps, variants, segment, schedule, trigger.
+    """
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if campaign.status != Status.DRAFT:
+        raise DomainError(_("Only a draft campaign can be scheduled."), field="status")
+    _check_ready(campaign)
+    campaign.start_at = campaign.start_at or now or timezone.now()
+    campaign.status = Status.SCHEDULED
+    campaign.save(update_fields=["status", "start_at", "updated_at"])
+    return campaign
+
+
+@transaction.atomic
+def campaign_pause(*, campaign: Campaign) -> Campaign:
+    """Hold a scheduled or running campaign: nothing is planned or sent until it resumes.
+    Pending deliveries stay pending (the sender only claims those of running campaigns)."""
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if campaign.status not in (Status.SCHEDULED, Status.RUNNING):
+        raise DomainError(_("Only a scheduled or running campaign can be paused."))
+    campaign.status = Status.PAUSED
+    campaign.save(update_fields=["status", "updated_at"])
+    return campaign
+
+
+@transaction.atomic
+def campaign_resume(*, campaign: Campaign) -> Campaign:
+    """Paused → running again (or scheduled when it never started); what fell due while it was
+    paused goes out now, subject to quiet hours and caps."""
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if campaign.status != Status.PAUSED:
+        raise DomainError(_("Only a paused campaign can be resumed."))
+    campaign.status = Status.RUNNING if campaign.started_at else Status.SCHEDULED
+    campaign.save(update_fields=["status", "updated_at"])
+    return campaign
+
+
+@transaction.atomic
+def campaign_cancel(*, campaign: Campaign, now: datetime | None = None) -> int:
+    """Stop for good: pending deliveries become cancelled, journeys close. Returns how many
+    deliveries were cancelled; those already sending finish."""
+    now = now or timezone.now()
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if campaign.status in (Status.CANCELLED, Status.COMPLETED):
+        raise DomainError(_("The campaign has already ended."))
+    campaign.status, campaign.finished_at = Status.CANCELLED, now
+    campaign.save(update_fields=["status", "finished_at", "updated_at"])
+    JourneyEnrollment.objects.filter(campaign=campaign, exited_at__isnull=True).update(
+        exited_at=now, exit_reason=JourneyEnrollment.ExitReason.CANCELLED
+    )
+    return Delivery.objects.filter(campaign=campaign, status=Delivery.Status.PENDING).update(
+        status=Delivery.Status.CANCELLED
+    )
+
+
+@transaction.atomic
+def staff_tasks_create(*, items: Sequence[tuple[int, int | None, int, str]]) -> dict[int, int]:
+    """Tasks for (delivery id, staff id, customer id, text); returns delivery id → task id.
+
+    A delivery has at most one task, so a batch sent again after a crash adds nothing.
+    """
+    now = timezone.now()
+    StaffTask.objects.bulk_create(
+        [
+            StaffTask(delivery_id=d, staff_id=s, customer_id=c, text=text, due_at=now)
+            for d, s, c, text in items
+            if s is not None
+        ],
+        ignore_conflicts=True,
+    )
+    return dict(
+        StaffTask.objects.filter(delivery_id__in=[item[0] for item in items]).values_list(
+            "delivery_id", "id"
+        )
+    )
+
+
+@transaction.atomic
+def staff_task_done(*, task: StaffTask, staff: Staff, now: datetime | None = None) -> StaffTask:
+    """Mark the task done; only the staff member it belongs to may. Raises DomainError."""
+    if task.staff_id != staff.pk:
+        raise DomainError(_("This task belongs to someone else."), code="forbidden")
+    if task.done_at is None:
+        task.done_at = now or timezone.now()
+        task.save(update_fields=["done_at"])
+    return task
+
+
+@transaction.atomic
+def delivery_result_record(*, channel: str, external_id: str, result: Result) -> int:
+    """Record the final outcome of an accepted (asynchronous) send, from a callback or a poll.
+
+    Returns how many deliveries it settled (0 when none was waiting under that id).
+    """
+    if result.outcome == Outcome.ACCEPTED:
+        return 0
+    rows = Delivery.objects.filter(
+        channel=channel, external_id=external_id, status=Delivery.Status.ACCEPTED
+    )
+    if result.outcome == Outcome.SENT:
+        return rows.update(status=Delivery.Status.SENT, error="")
+    return rows.update(status=Delivery.Status.FAILED, error=result.error, sent_at=None)

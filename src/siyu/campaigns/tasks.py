@@ -1,0 +1,42 @@
+"""The engine's clock: plan every minute, send every minute, settle asynchronous sends.
+
+Each periodic task is a thin, re-runnable wrapper: planning is idempotent by the outbox's
+unique key, and senders claim disjoint batches, so overlapping runs do no harm.
+"""
+
+from django.conf import settings
+from huey import crontab
+from huey.contrib.djhuey import db_periodic_task, db_task, lock_task
+
+from siyu.campaigns.services import (
+    campaign_plan_due,
+    deliveries_poll_accepted,
+    deliveries_send_due,
+)
+
+# A sender stops a little before the next minute's run is enqueued.
+SEND_BUDGET_SECONDS = 50
+
+
+@db_periodic_task(crontab(minute="*"))
+@lock_task("campaigns-plan")
+def campaigns_plan_minutely() -> None:
+    campaign_plan_due()
+
+
+@db_periodic_task(crontab(minute="*"))
+def deliveries_send_minutely() -> None:
+    # Several senders in parallel, on as many workers as there are; they claim disjoint rows.
+    for _ in range(max(settings.SIYU_CAMPAIGN_SENDERS, 1)):
+        deliveries_send_task()
+
+
+@db_task()
+def deliveries_send_task() -> int:
+    return deliveries_send_due(budget_seconds=SEND_BUDGET_SECONDS).sent
+
+
+@db_periodic_task(crontab(minute="*/5"))
+@lock_task("campaigns-poll")
+def deliveries_poll_every_five_minutes() -> None:
+    deliveries_poll_accepted()
