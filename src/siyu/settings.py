@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "siyu.campaigns",
     "siyu.notifications",
     "siyu.leads",
+    "siyu.webhooks",
     "siyu.console",
     "siyu.demo",
 ]
@@ -224,3 +225,11 @@ SIYU_SMS_GATEWAY_URL = env_str("SIYU_SMS_GATEWAY_URL")
 SIYU_SMS_API_KEY = env_str("SIYU_SMS_API_KEY")
 SIYU_SMS_SECRET = env_str("SIYU_SMS_SECRET")
 SIYU_SMS_TIMEOUT = env_int("SIYU_SMS_TIMEOUT", 10)
+
+# Outgoing webhooks (docs/webhooks.md). Private, loopback and link-local addresses are refused
+# unless this is on (for receivers inside the intranet, and for tests).
+SIYU_WEBHOOKS_ALLOW_PRIVATE = env_bool("SIYU_WEBHOOKS_ALLOW_PRIVATE", False)
+SIYU_WEBHOOKS_TIMEOUT = env_int("SIYU_WEBHOOKS_TIMEOUT", 5)
+# A subscription is disabled after this many failed deliveries in a row, or failing this long.
+SIYU_WEBHOOKS_DISABLE_AFTER = env_int("SIYU_WEBHOOKS_DISABLE_AFTER", 50)
+SIYU_WEBHOOKS_DISABLE_AFTER_DAYS = env_int("SIYU_WEBHOOKS_DISABLE_AFTER_DAYS", 3)

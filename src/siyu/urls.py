@@ -7,6 +7,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("settings/api-keys/", include("siyu.core.api_key_urls")),
+    path("settings/webhooks/", include("siyu.webhooks.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("customers/", include("siyu.customers.urls")),
     path("imports/", include("siyu.imports.urls")),

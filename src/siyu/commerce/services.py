@@ -1,16 +1,18 @@
 """Writes of orders one at a time (the REST API); the import loads them in bulk instead."""
 
 from collections.abc import Sequence
+from copy import copy
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from siyu.commerce.models import Order, OrderItem
 from siyu.core.errors import DomainError
 from siyu.customers.identifiers import Identifier
 from siyu.customers.models import Channel
 from siyu.customers.services import customer_resolve
+from siyu.webhooks.services import order_was_paid, webhook_order_changed
 
 
 @dataclass
@@ -41,13 +43,38 @@ def order_upsert(
         customer = customer_resolve(
             identifiers=identifiers, channel=channel, seen_at=seen_at, reason="order"
         ).customer
-        order, created = Order.objects.update_or_create(
-            channel=channel, external_id=external_id, defaults={"customer": customer, **values}
-        )
+        order, before = _order_upsert_row(channel, external_id, {"customer": customer, **values})
         if items is not None:
             order.items.all().delete()
             OrderItem.objects.bulk_create(OrderItem(order=order, **item) for item in items)
-    return OrderUpserted(order, created)
+        webhook_order_changed(
+            order=order,
+            was_paid=order_was_paid(before),
+            refunded_before=before.refund_amount if before else 0,
+        )
+    return OrderUpserted(order, before is None)
+
+
+def _order_upsert_row(
+    channel: Channel, external_id: str, values: dict
+) -> tuple[Order, Order | None]:
+    """The order written, and a copy as it was before (None when this call created it)."""
+    order = Order.objects.select_for_update().filter(channel=channel, external_id=external_id)
+    before = order.first()
+    if before is None:
+        try:
+            with transaction.atomic():
+                return Order.objects.create(
+                    channel=channel, external_id=external_id, **values
+                ), None
+        except IntegrityError:
+            # A concurrent upsert of the same order committed first: update that one.
+            before = order.get()
+    updated = copy(before)
+    for key, value in values.items():
+        setattr(updated, key, value)
+    updated.save()
+    return updated, before
 
 
 def order_status(status: str | None, amount, refund_amount, paid_at) -> str:

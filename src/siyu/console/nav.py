@@ -38,6 +38,7 @@ AREAS: list[NavArea] = [
     NavArea(_("Audit log"), "core:audit", ADMINS, namespace="core"),
     NavArea(_("Event types"), "events:types", ADMINS, namespace="events"),
     NavArea(_("API keys"), "apikeys:list", ADMINS, namespace="apikeys"),
+    NavArea(_("Webhooks"), "webhooks:list", ADMINS, namespace="webhooks"),
     NavArea(_("Django admin"), "admin:index", ADMINS, django_staff_only=True),
 ]
 

@@ -14,6 +14,7 @@ from siyu.core.models import AuditLog
 from siyu.customers.identifiers import Identifier, normalize_identifier, pinyin_of
 from siyu.customers.merge import customer_owned_models
 from siyu.customers.models import Channel, Customer, Identity, MergeRecord
+from siyu.webhooks.services import webhook_customers_created, webhook_customers_merged
 
 ATTRIBUTES = ("name", "gender", "birthday", "province", "city")
 GENDERS = {"m": "m", "male": "m", "男": "m", "f": "f", "female": "f", "女": "f"}
@@ -153,6 +154,8 @@ def _resolve(
     )
     result.attached = new
     _refresh_phone(result.customer)
+    if result.created:
+        webhook_customers_created(customers=[result.customer])
     return result
 
 
@@ -247,6 +250,7 @@ def customers_merge(
         customer.merged_into = survivor
     MergeRecord.objects.bulk_create(records)
     _refresh_phone(survivor)
+    webhook_customers_merged(survivor_id=survivor.pk, absorbed_ids=absorbed_ids, reason=reason)
     audit_record(
         actor=actor,
         action=AuditLog.Action.MERGE,

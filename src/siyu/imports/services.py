@@ -28,6 +28,7 @@ from siyu.imports.reports import write_error_report
 from siyu.imports.rows import RowError
 from siyu.imports.tag_loader import load_tags, remove_assignments
 from siyu.tags.models import CustomerTag
+from siyu.webhooks.services import webhook_import_completed, webhooks_muted
 
 CHUNK_ROWS = 10_000
 PREVIEW_ROWS = 20
@@ -136,10 +137,12 @@ def import_job_run(*, job: ImportJob, progress: Progress | None = None, actor=No
     job.message = ""
     job.save(update_fields=["state", "started_at", "message"])
     try:
-        for _ in _run_chunks(job, progress):
-            job.refresh_from_db(fields=["state"])
-            if job.state == ImportJob.State.CANCELLED:
-                return job
+        # One import.completed event instead of one per imported row (docs/webhooks.md).
+        with webhooks_muted():
+            for _ in _run_chunks(job, progress):
+                job.refresh_from_db(fields=["state"])
+                if job.state == ImportJob.State.CANCELLED:
+                    return job
     except (DomainError, IntegrityError, OSError) as exc:
         job.state = ImportJob.State.FAILED
         job.message = getattr(exc, "message", str(exc))[:2000]
@@ -148,7 +151,9 @@ def import_job_run(*, job: ImportJob, progress: Progress | None = None, actor=No
     job.error_report = import_job_report(job=job) if job.failed_rows else ""
     job.state = ImportJob.State.DONE
     job.finished_at = timezone.now()
-    job.save(update_fields=["error_report", "state", "finished_at"])
+    with transaction.atomic():
+        job.save(update_fields=["error_report", "state", "finished_at"])
+        webhook_import_completed(job=job)
     audit_record(
         actor=actor or job.created_by,
         action=AuditLog.Action.IMPORT,

@@ -18,6 +18,7 @@ from siyu.core.bulk import bulk_insert
 from siyu.core.errors import DomainError
 from siyu.customers.models import Customer
 from siyu.tags.models import CustomerTag, Source, Tag, TagChange, TagGroup
+from siyu.webhooks.services import webhook_tags_changed
 
 MAX_BULK = 100_000
 BATCH = 2_000
@@ -261,6 +262,7 @@ def _remove(ids: Sequence[int], tag_ids: Sequence[int], source: str, by_id, at) 
         by_id,
         at,
     )
+    webhook_tags_changed(added=False, pairs=[r[1:] for r in removed], names=names, source=source)
     return len(removed)
 
 
@@ -316,6 +318,8 @@ def tags_assign(*, customer_ids: Iterable[int], tag: Tag, source: str, user=None
         _record(
             ((pk, tag.pk, tag.name, TagChange.Action.ADDED) for pk in missing), source, by_id, at
         )
+        pairs = [(pk, tag.pk) for pk in missing]
+        webhook_tags_changed(added=True, pairs=pairs, names={tag.pk: tag.name}, source=source)
         return len(missing)
 
     return _with_retries(work)
