@@ -163,7 +163,7 @@ def test_manager_picks_staff_of_their_store_only(org, login):
 def test_bad_parameters_are_a_400_with_the_reason(org, login, query):
     response = login(org.staff_a).get(LIST, query)
     assert response.status_code == 400
-    assert "positive whole numbers" in response.content.decode()
+    assert "必须是正整数" in response.content.decode()
 
 
 def test_page_query_count_is_flat(org, login, django_assert_num_queries):
@@ -184,3 +184,9 @@ def test_page_query_count_is_flat(org, login, django_assert_num_queries):
     with django_assert_num_queries(8):
         response = client.get(LIST, {"staff": org.staff_a.pk})
     assert len(response.context["result"].leads) == 17
+
+
+def test_page_speaks_chinese_by_default(org, login):
+    html = login(org.staff_a).get(LIST).content.decode()
+    assert "热度线索" in html
+    assert "0.5^(距今天数 ÷ 3)" in html

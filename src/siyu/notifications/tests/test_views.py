@@ -158,3 +158,10 @@ def test_mark_all_read_clears_the_bell(org, login):
     assert response.status_code == 302
     assert "data-unread" not in client.get(BELL).content.decode()
     assert Notification.objects.filter(read_at__isnull=True).count() == 1  # staff_b's
+
+
+def test_list_speaks_chinese_by_default(org, login):
+    notify(staff_ids=[org.staff_a.pk], kind="k", key="a", title="t")
+    client = login(org.staff_a)
+    assert "全部标为已读" in client.get(LIST).content.decode()
+    assert "1 条未读" in client.get(BELL).content.decode()
