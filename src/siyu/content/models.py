@@ -47,6 +47,7 @@ class Material(models.Model):
         POSTER = "poster", _("Poster")
         PRODUCT = "product", _("Product page")
         FILE = "file", _("File")
+        CASE = "case", _("Case")
 
     class Status(models.TextChoices):
         DRAFT = "draft", _("Draft")
@@ -77,6 +78,15 @@ class Material(models.Model):
     tags = models.CharField(_("tags"), max_length=200, blank=True)
     status = models.CharField(
         _("status"), max_length=16, choices=Status.choices, default=Status.DRAFT
+    )
+    # A case (testimonial) made from a delivered order (content.services.case_material_create).
+    source_order = models.ForeignKey(
+        "commerce.Order",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="case_materials",
+        verbose_name=_("source order"),
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
