@@ -15,6 +15,8 @@ urlpatterns = [
     path("segments/", include("siyu.segments.urls")),
     path("events/", include("siyu.events.urls")),
     path("content/", include("siyu.content.urls")),
+    # Tracked material links opened by customers: public, no login (content.public_views).
+    path("m/", include("siyu.content.public_urls")),
     path("audit/", include("siyu.core.urls")),
     path("org/", include("siyu.org.urls")),
     path("notifications/", include("siyu.notifications.urls")),

@@ -7,6 +7,8 @@ str.format, no attribute lookup, no template engine ever sees the user's text, s
 
 import re
 
+from django.utils.translation import gettext as _
+
 # Scripts are sent to Chinese-speaking customers whatever the console language is.
 NAME_FALLBACK = "您"
 
@@ -54,3 +56,11 @@ def render_script(
         "material.link": material_link or getattr(material, "url", "") or "",
     }
     return _KNOWN.sub(lambda match: values[match.group(1)], body or "")
+
+
+def format_duration(seconds: int) -> str:
+    """Reading time for people: "2 min 10 s" (zh: 2分10秒)."""
+    minutes, rest = divmod(max(int(seconds or 0), 0), 60)
+    if minutes:
+        return _("%(m)s min %(s)s s") % {"m": minutes, "s": rest}
+    return _("%(s)s s") % {"s": rest}

@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from siyu.content.formatting import VARIABLES, braced
 from siyu.content.models import FILE_EXTENSIONS, IMAGE_EXTENSIONS, Material, ScriptCategory
 from siyu.content.selectors import published_materials, script_categories
+from siyu.customers.models import Channel
 
 MAX_UPLOAD = 10 * 1024 * 1024
 
@@ -98,3 +99,25 @@ class MaterialForm(forms.Form):
         label=_("Tags"), max_length=200, required=False, help_text=_("Separated by commas.")
     )
     status = forms.ChoiceField(label=_("Status"), choices=Material.Status.choices)
+
+
+class ViewPageForm(forms.Form):
+    """The keyset cursor of a material's views list."""
+
+    after = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    before = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+
+
+class ShareForm(forms.Form):
+    """Share with one customer (by id, picked from the search) or with a channel."""
+
+    customer = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    channel = forms.ModelChoiceField(
+        label=_("Channel"), queryset=Channel.objects.order_by("name", "pk"), required=False
+    )
+
+    def clean(self):
+        data = super().clean()
+        if bool(data.get("customer")) == bool(data.get("channel")):
+            raise forms.ValidationError(_("Pick one customer or one channel."))
+        return data

@@ -1,18 +1,42 @@
-"""Writes of the content library: script categories, scripts and materials.
+"""Writes of the content library: script categories, scripts, materials, tracked links and
+their views.
 
 Every rule is checked here (the forms only parse): script text may use known variables only,
 article bodies are sanitised before they are stored.
 """
 
-from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
-from django.db.models import F
-from django.utils.translation import gettext as _
+import secrets
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal
 
-from siyu.content.formatting import VARIABLES, braced, unknown_variables
-from siyu.content.models import Material, Script, ScriptCategory
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+from django.db.models import Count, F, OuterRef, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, linebreaks
+from django.utils.translation import gettext as _
+from django.utils.translation import override
+
+from siyu.commerce.models import Order
+from siyu.content.formatting import VARIABLES, braced, format_duration, unknown_variables
+from siyu.content.models import (
+    Material,
+    MaterialView,
+    Script,
+    ScriptCategory,
+    TrackedLink,
+)
 from siyu.content.sanitise import sanitise_html
+from siyu.content.selectors import CASE_ORDER_STATUSES
+from siyu.core.audit import audit_record
 from siyu.core.errors import DomainError
+from siyu.core.models import AuditLog
+from siyu.customers.models import Channel, Customer
+from siyu.events.models import Event
+from siyu.notifications.services import notify
 from siyu.org.models import Staff
 
 
@@ -113,6 +137,8 @@ def _material_fields(data: dict, *, has_image: bool, has_file: bool) -> dict:
         raise DomainError(_("A product page needs its link."), field="url")
     if kind == Material.Kind.FILE and not has_file:
         raise DomainError(_("Upload the file."), field="file")
+    if kind == Material.Kind.CASE and not body:
+        raise DomainError(_("A case needs the customer's words."), field="body")
     tags = ", ".join(t for t in (s.strip() for s in (data.get("tags") or "").split(",")) if t)
     if len(tags) > 200:
         raise DomainError(_("At most %(n)s characters.") % {"n": 200}, field="tags")
@@ -162,4 +188,243 @@ def material_update(
     if file:
         material.file = file
     material.save()
+    return material
+
+
+# Tracked links and their views
+
+# token_urlsafe(7) is 10 characters carrying 56 random bits: short enough to type, too many
+# to guess one that was shared with somebody else.
+CODE_BYTES = 7
+TOKEN_BYTES = 16
+MAX_SECONDS = 3600
+EVENT_TYPE = "material_viewed"
+
+
+def _new_code() -> str:
+    return secrets.token_urlsafe(CODE_BYTES)
+
+
+def tracked_link_for(
+    *,
+    material: Material,
+    staff: Staff | None,
+    customer: Customer | None = None,
+    channel: Channel | None = None,
+) -> TrackedLink:
+    """The one link for (material, staff, customer or channel), created on first share.
+
+    Raises DomainError for an unpublished material or for both a customer and a channel.
+    Safe under concurrent shares: the loser of the insert race reads the winner's row.
+    """
+    if customer is not None and channel is not None:
+        raise DomainError(_("Share with a customer or a channel, not both."), field="channel")
+    if material.status != Material.Status.PUBLISHED:
+        raise DomainError(_("Only a published material can be shared."), field="material")
+    target = {"material": material, "staff": staff, "customer": customer, "channel": channel}
+    for _attempt in range(3):
+        link = TrackedLink.objects.filter(**target).first()
+        if link is not None:
+            return link
+        try:
+            with transaction.atomic():
+                return TrackedLink.objects.create(code=_new_code(), **target)
+        except IntegrityError:
+            continue  # a concurrent share won (or, rarely, the code was taken): read again
+    raise DomainError(_("The link could not be created; try again."))
+
+
+def tracked_links_for_customer(
+    *, materials: Iterable[Material], staff: Staff | None, customer: Customer
+) -> dict[int, TrackedLink]:
+    """The links of several published materials for one (staff, customer), by material id:
+    one SELECT, plus one INSERT and one SELECT when some are new (the profile's script panel).
+    """
+    published = {m.pk for m in materials if m.status == Material.Status.PUBLISHED}
+    if not published:
+        return {}
+    mine = TrackedLink.objects.filter(staff=staff, customer=customer, channel=None)
+    found = {link.material_id: link for link in mine.filter(material_id__in=published)}
+    missing = published - found.keys()
+    if missing:
+        TrackedLink.objects.bulk_create(
+            [
+                TrackedLink(code=_new_code(), material_id=pk, staff=staff, customer=customer)
+                for pk in sorted(missing)
+            ],
+            # A concurrent render created the same ones: theirs are read back below.
+            ignore_conflicts=True,
+        )
+        found.update({link.material_id: link for link in mine.filter(material_id__in=missing)})
+    return found
+
+
+def material_view_open(*, link: TrackedLink, now: datetime | None = None) -> MaterialView:
+    """Record one open of `link`: a single INSERT on the public page's hot path. The event,
+    the link's counters and the sharer's notification follow in a task after commit."""
+    view = MaterialView.objects.create(
+        link=link,
+        material_id=link.material_id,
+        customer_id=link.customer_id,
+        staff_id=link.staff_id,
+        token=secrets.token_urlsafe(TOKEN_BYTES),
+        opened_at=now or timezone.now(),
+    )
+    _after_commit(view.pk)
+    return view
+
+
+def material_view_read(*, code: str, token: str, seconds: int) -> MaterialView:
+    """Raise the visit's reading time to `seconds` (clamped to 0..3600; it never goes down).
+
+    Raises DomainError when the token is not a visit of this link.
+    """
+    view = MaterialView.objects.filter(token=token, link__code=code).first()
+    if view is None:
+        raise DomainError(_("Unknown visit."), field="token")
+    seconds = max(0, min(int(seconds), MAX_SECONDS))
+    # Conditional UPDATE: a late beacon with a smaller value never lowers the time.
+    if MaterialView.objects.filter(pk=view.pk, seconds__lt=seconds).update(seconds=seconds):
+        view.seconds = seconds
+        _after_commit(view.pk)
+    return view
+
+
+def _after_commit(view_id: int) -> None:
+    from siyu.content.tasks import material_view_followup_task
+
+    transaction.on_commit(lambda: material_view_followup_task(view_id))
+
+
+@transaction.atomic
+def material_view_followup(*, view_id: int) -> None:
+    """After an open or a longer read: the link's counters from its views, the customer's
+    `material_viewed` event (once per visit), and the sharer's notification. Re-runnable."""
+    view = (
+        MaterialView.objects.select_related("link__channel", "material", "customer")
+        .filter(pk=view_id)
+        .first()
+    )
+    if view is None:
+        return
+    link = view.link
+    _link_counters_refresh(link_ids=[link.pk])
+    link.refresh_from_db(fields=["view_count", "seconds_read", "last_viewed_at"])
+    if view.customer_id is not None:
+        Event.objects.bulk_create(
+            [
+                Event(
+                    customer_id=view.customer_id,
+                    type=EVENT_TYPE,
+                    occurred_at=view.opened_at,
+                    properties={
+                        "material_id": view.material_id,
+                        "material_title": view.material.title,
+                        "link_code": link.code,
+                        "staff_id": link.staff_id,
+                    },
+                    source="tracked_link",
+                    idempotency_key=f"{EVENT_TYPE}:{view.token}",
+                )
+            ],
+            ignore_conflicts=True,
+        )
+    owner_id = link.staff_id or view.material.owner_id
+    if owner_id is None:
+        return
+    # Staff read Chinese whatever language the worker runs in (like script text).
+    with override("zh-hans"):
+        if view.customer is not None:
+            who = view.customer.name or _("Customer #%(id)s") % {"id": view.customer_id}
+        elif link.channel is not None:
+            who = _("A visitor from %(channel)s") % {"channel": link.channel.name}
+        else:
+            who = _("A visitor")
+        title = _("%(who)s opened “%(title)s”, time %(n)s, read %(duration)s in all") % {
+            "who": who,
+            "title": view.material.title,
+            "n": link.view_count,
+            "duration": format_duration(link.seconds_read),
+        }
+    notify(
+        staff_ids=[owner_id],
+        kind=EVENT_TYPE,
+        key=f"{EVENT_TYPE}:{link.pk}",
+        title=title,
+        url=reverse("content:material_detail", args=[view.material_id]),
+        customer_id=view.customer_id,
+    )
+
+
+def _link_counters_refresh(*, link_ids: list[int]) -> None:
+    """Set the denormalised counters from the views: one UPDATE, right however often it runs."""
+    views = MaterialView.objects.filter(link=OuterRef("pk")).order_by().values("link")
+    TrackedLink.objects.filter(pk__in=link_ids).update(
+        view_count=Coalesce(Subquery(views.annotate(n=Count("*")).values("n")), Value(0)),
+        seconds_read=Coalesce(Subquery(views.annotate(s=Sum("seconds")).values("s")), Value(0)),
+        last_viewed_at=Subquery(
+            MaterialView.objects.filter(link=OuterRef("pk"))
+            .order_by("-opened_at")
+            .values("opened_at")[:1]
+        ),
+    )
+
+
+# Case materials (案例素材)
+
+@transaction.atomic
+def case_material_create(
+    *,
+    order: Order,
+    owner: Staff | None,
+    actor,
+    title: str,
+    quote: str,
+    customer_label: str = "",
+    products: str = "",
+    amount: Decimal | None = None,
+    image: UploadedFile | None = None,
+    ip: str | None = None,
+) -> Material:
+    """A draft case material (testimonial) made from a delivered order; audited.
+
+    Raises DomainError when the order did not reach the customer (not completed or partly
+    refunded), or the title or the customer's words are missing.
+    """
+    if order.status not in CASE_ORDER_STATUSES:
+        raise DomainError(
+            _("Only a completed or partially refunded order can become a case."), field="order"
+        )
+    quote = (quote or "").strip()
+    if not quote:
+        raise DomainError(_("Write what the customer said."), field="quote")
+    customer_label = (customer_label or "").strip()[:50]
+    products = (products or "").strip()[:300]
+    facts = " · ".join(p for p in (products, f"¥{amount}" if amount is not None else "") if p)
+    body = format_html(
+        "<blockquote>{}</blockquote>{}{}",
+        linebreaks(quote, autoescape=True),
+        format_html("<p>— {}</p>", customer_label) if customer_label else "",
+        format_html("<p>{}</p>", facts) if facts else "",
+    )
+    material = Material(
+        kind=Material.Kind.CASE,
+        title=_required(title, "title", 100),
+        summary=" · ".join(p for p in (customer_label, facts) if p)[:300],
+        body=sanitise_html(body),
+        owner=owner,
+        status=Material.Status.DRAFT,
+        source_order=order,
+    )
+    if image:
+        material.image = image
+    material.save()
+    audit_record(
+        actor=actor,
+        action=AuditLog.Action.CREATE,
+        target=material,
+        summary=f"case material from order {order.external_id}",
+        detail={"order_id": order.pk, "customer_id": order.customer_id},
+        ip=ip,
+    )
     return material

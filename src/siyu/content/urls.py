@@ -15,5 +15,7 @@ urlpatterns = [
     path("materials/<int:pk>/edit/", views.material_edit, name="material_edit"),
     path("uploads/<path:name>", views.upload, name="upload"),
     path("materials/<int:pk>/preview/", views.material_preview, name="material_preview"),
+    path("materials/<int:pk>/", views.material_detail, name="material_detail"),
+    path("materials/<int:pk>/share/", views.material_share, name="material_share"),
     path("customers/<int:pk>/scripts/", views.customer_scripts, name="customer_scripts"),
 ]

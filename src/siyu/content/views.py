@@ -1,17 +1,22 @@
 """Console pages of the content library: scripts and materials (everyone reads, leads edit),
-a material's mobile preview, and the profile's script panel (anyone, within their scope)."""
+a material's mobile preview, its views and share panel, and the profile's script panel
+(anyone, within their scope)."""
 
 import posixpath
 
+import segno
+from django.conf import settings
 from django.contrib import messages
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from siyu.console.access import ANY_ROLE, LEADS, role_required
+from siyu.console.htmx import for_htmx, is_htmx_partial
 from siyu.content.formatting import render_script
 from siyu.content.forms import (
     MaterialFilterForm,
@@ -19,10 +24,17 @@ from siyu.content.forms import (
     ScriptCategoryForm,
     ScriptFilterForm,
     ScriptForm,
+    ShareForm,
+    ViewPageForm,
 )
+from siyu.content.models import TrackedLink
 from siyu.content.selectors import (
     material_get,
+    material_links_visible,
     material_list,
+    material_stats,
+    material_views_visible,
+    material_visible,
     script_get,
     script_list,
     staff_for,
@@ -35,13 +47,18 @@ from siyu.content.services import (
     script_set_active,
     script_update,
     script_used,
+    tracked_link_for,
+    tracked_links_for_customer,
 )
 from siyu.core.errors import DomainError
-from siyu.customers.selectors import customer_get
+from siyu.core.pagination import keyset_page
+from siyu.customers.selectors import CustomerFilters, customer_get, customer_search
 from siyu.org.selectors import viewer_for
 
 LIST_LIMIT = 200
 PANEL_LIMIT = 20
+SHARE_SEARCH_LIMIT = 10
+LINKS_LIMIT = 50
 UPLOAD_PREFIX = "content/"
 SCRIPT_CARD_FIELDS = ("miniprogram_appid", "miniprogram_path", "miniprogram_title")
 
@@ -150,7 +167,10 @@ def material_index(request):
     form = MaterialFilterForm(request.GET)
     data = form.cleaned_data if form.is_valid() else {}
     materials = material_list(
-        q=data.get("q", ""), kind=data.get("kind", ""), status=data.get("status", "")
+        q=data.get("q", ""),
+        kind=data.get("kind", ""),
+        status=data.get("status", ""),
+        viewer=viewer_for(request.user),
     )
     context = {
         "form": form,
@@ -212,7 +232,108 @@ def upload(request, name: str):
 
 @role_required(ANY_ROLE)
 def material_preview(request, pk: int):
-    return TemplateResponse(request, "content/preview.html", {"material": material_get(pk)})
+    material = material_visible(viewer_for(request.user), pk)
+    return TemplateResponse(request, "content/preview.html", {"material": material})
+
+
+def link_url(request, link: TrackedLink) -> str:
+    """The absolute public address of a link, as customers will open it."""
+    return request.build_absolute_uri(f"/m/{link.code}")
+
+
+@role_required(ANY_ROLE)
+@for_htmx(partial="content/_material_views.html")
+def material_detail(request, pk: int):
+    """A material's opens (scoped to the links the viewer may see), its stats per sharer, the
+    links shared so far and the share panel. A fixed number of queries."""
+    viewer = viewer_for(request.user)
+    material = material_visible(viewer, pk)
+    cursor = ViewPageForm(request.GET)
+    data = cursor.cleaned_data if cursor.is_valid() else {}
+    views = material_views_visible(viewer, material)
+    page = keyset_page(
+        views.select_related("customer", "link__staff", "link__channel"),
+        after=data.get("after"),
+        before=data.get("before"),
+        size=settings.SIYU_PAGE_SIZE,
+    )
+    context = {
+        "material": material,
+        "page": page,
+        "stats": material_stats(views),
+        "links": material_links_visible(viewer, material)[:LINKS_LIMIT],
+        "share_form": ShareForm(),
+        "shared": _shared_link(request, viewer, material),
+    }
+    return TemplateResponse(request, "content/material_detail.html", context)
+
+
+def _shared_link(request, viewer, material) -> dict | None:
+    """After a share without htmx, the detail page shows the new link again (by its code)."""
+    code = request.GET.get("shared", "")
+    if not code:
+        return None
+    link = material_links_visible(viewer, material).filter(code=code).first()
+    return _share_result(request, link) if link else None
+
+
+def _share_result(request, link: TrackedLink) -> dict:
+    url = link_url(request, link)
+    return {"link": link, "url": url, "qr": segno.make(url, error="m").svg_inline(scale=4)}
+
+
+@role_required(ANY_ROLE)
+def material_share(request, pk: int):
+    """GET ?q= finds customers in the viewer's scope to share with (htmx partial); POST a
+    customer or a channel gets the tracked link with its QR code."""
+    viewer = viewer_for(request.user)
+    material = material_visible(viewer, pk)
+    if request.method == "GET":
+        q = request.GET.get("q", "").strip()[:50]
+        customers = []
+        if q:
+            try:
+                customers = customer_search(viewer, CustomerFilters(q=q))[:SHARE_SEARCH_LIMIT]
+            except DomainError:
+                customers = []
+        context = {"material": material, "customers": customers, "q": q}
+        return TemplateResponse(request, "content/_share_customers.html", context)
+    form = ShareForm(request.POST)
+    if not form.is_valid():
+        return TemplateResponse(
+            request,
+            "content/_share_result.html",
+            {"material": material, "errors": form.errors.get("__all__") or form.errors},
+            status=400,
+        )
+    customer = (
+        customer_get(viewer, form.cleaned_data["customer"])
+        if form.cleaned_data["customer"]
+        else None
+    )
+    try:
+        link = tracked_link_for(
+            material=material,
+            staff=staff_for(viewer),
+            customer=customer,
+            channel=form.cleaned_data["channel"],
+        )
+    except DomainError as exc:
+        return TemplateResponse(
+            request,
+            "content/_share_result.html",
+            {"material": material, "errors": [exc.message]},
+            status=400,
+        )
+    if not is_htmx_partial(request):
+        return redirect(
+            f"{reverse('content:material_detail', args=[material.pk])}?shared={link.code}"
+        )
+    return TemplateResponse(
+        request,
+        "content/_share_result.html",
+        {"material": material, **_share_result(request, link)},
+    )
 
 
 # The profile's script panel
@@ -226,9 +347,23 @@ def customer_scripts(request, pk: int):
     form = ScriptFilterForm(request.GET)
     data = form.cleaned_data if form.is_valid() else {}
     staff = staff_for(viewer)
-    scripts = script_list(q=data.get("q", ""), category=data.get("category"))[:PANEL_LIMIT]
+    scripts = list(script_list(q=data.get("q", ""), category=data.get("category"))[:PANEL_LIMIT])
+    links = tracked_links_for_customer(
+        materials={s.material for s in scripts if s.material}, staff=staff, customer=customer
+    )
     rendered = [
-        (s, render_script(s.body, customer=customer, staff=staff, material=s.material))
+        (
+            s,
+            render_script(
+                s.body,
+                customer=customer,
+                staff=staff,
+                material=s.material,
+                material_link=link_url(request, links[s.material_id])
+                if s.material_id in links
+                else "",
+            ),
+        )
         for s in scripts
     ]
     context = {

@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from siyu.content.models import Material, Script
+from siyu.content.models import Material, Script, TrackedLink
 from siyu.content.tests.factories import MaterialFactory, ScriptFactory, category
 from siyu.customers.tests.factories import CustomerFactory
 
@@ -156,8 +156,12 @@ def test_the_profile_panel_personalises_scripts(org, login):
     profile = client.get(reverse("customers:detail", args=[customer.pk])).content.decode()
     assert panel_url(customer) in profile
     html = client.get(panel_url(customer), **HTMX).content.decode()
-    expected = f"王小美，{org.staff_a.nickname}给您推荐新品手册 https://shop.example/new"
+    # {material.link} is the viewer's tracked link for this customer, the same on every show.
+    link = TrackedLink.objects.get(material=material, staff=org.staff_a, customer=customer)
+    expected = f"王小美，{org.staff_a.nickname}给您推荐新品手册 http://testserver/m/{link.code}"
     assert expected in html
+    assert client.get(panel_url(customer), **HTMX).content.decode().count(link.code) == 1
+    assert TrackedLink.objects.count() == 1
     assert reverse("content:script_copied", args=[Script.objects.get().pk]) in html
 
 
@@ -213,7 +217,8 @@ def test_list_pages_use_a_fixed_number_of_queries(org, login, django_assert_num_
     assert [len(_queries(client, url)) for url in urls] == counts
     with django_assert_num_queries(counts[0]):
         client.get(urls[0])
-    assert counts == [5, 4, 8]
+    # The panel's last three: its materials' tracked links, the new ones inserted and read back.
+    assert counts == [5, 4, 11]
 
 
 def _queries(client, url: str):

@@ -1,0 +1,117 @@
+"""The public side of tracked links: /m/<code>, opened by customers without a login.
+
+The hot path is one SELECT (the link with its material) and, for a new visit, one INSERT; the
+event, counters and notification follow in a task. A visit cookie (30 minutes, this link's path
+only) makes reloads the same visit; bots and prefetchers get the page without being counted.
+The pages need no JavaScript: the only script is the reading-time beacon.
+"""
+
+import re
+
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from siyu.content.models import Material
+from siyu.content.selectors import tracked_link_page
+from siyu.content.services import material_view_open, material_view_read
+from siyu.core.errors import DomainError
+
+# Named per link as well as scoped to its path: one visit cookie never stands for another link.
+VISIT_COOKIE = "siyu_v_%s"
+VISIT_SECONDS = 30 * 60
+TOKEN = re.compile(r"[A-Za-z0-9_-]{20,32}")
+# Crawlers, link unfurlers and scripted clients; a real browser always sends a User-Agent.
+BOT_UA = re.compile(
+    r"bot|crawl|spider|slurp|preview|facebookexternalhit|embedly|curl|wget|python|"
+    r"go-http|java/|okhttp|headless|lighthouse|monitor",
+    re.IGNORECASE,
+)
+
+
+def _is_bot(request) -> bool:
+    ua = request.META.get("HTTP_USER_AGENT", "")
+    purpose = request.META.get("HTTP_SEC_PURPOSE", "") or request.META.get("HTTP_PURPOSE", "")
+    return not ua or "prefetch" in purpose.lower() or bool(BOT_UA.search(ua))
+
+
+def _gone(request, status: int) -> TemplateResponse:
+    return TemplateResponse(request, "content/public/gone.html", {"status": status}, status=status)
+
+
+@require_GET
+def link_open(request, code: str):
+    """The material for a customer: a page (article, poster, file) or a redirect (product)."""
+    link = tracked_link_page(code)
+    if link is None:
+        return _gone(request, 404)
+    material = link.material
+    if material.status != Material.Status.PUBLISHED:
+        return _gone(request, 410)
+    token = request.COOKIES.get(VISIT_COOKIE % code, "")
+    fresh = False
+    if not TOKEN.fullmatch(token):
+        token = ""
+        if request.method == "GET" and not _is_bot(request):
+            token = material_view_open(link=link).token
+            fresh = True
+    if material.kind == Material.Kind.PRODUCT:
+        response = HttpResponseRedirect(material.url)
+    else:
+        response = TemplateResponse(
+            request,
+            "content/public/page.html",
+            {"material": material, "code": code, "token": token},
+        )
+    # Per visit, never shared by a proxy; the cookie keeps reloads in the same visit.
+    response["Cache-Control"] = "private, no-store"
+    if fresh:
+        response.set_cookie(
+            VISIT_COOKIE % code,
+            token,
+            max_age=VISIT_SECONDS,
+            path=f"/m/{code}",
+            httponly=True,
+            samesite="Lax",
+        )
+    return response
+
+
+@csrf_exempt  # a sendBeacon from the customer's browser; bound to the unguessable visit token
+@require_POST
+def link_beacon(request, code: str):
+    """Reading time: the page's beacon posts `token` and `seconds`; 204, or 4xx with a reason."""
+    token = request.POST.get("token", "")
+    raw = request.POST.get("seconds", "")
+    if not TOKEN.fullmatch(token):
+        return HttpResponse("token: missing or malformed", status=400, content_type="text/plain")
+    try:
+        seconds = int(raw)
+    except ValueError:
+        return HttpResponse("seconds: not a whole number", status=400, content_type="text/plain")
+    if seconds < 0:
+        return HttpResponse("seconds: negative", status=400, content_type="text/plain")
+    try:
+        material_view_read(code=code, token=token, seconds=seconds)
+    except DomainError as exc:
+        return HttpResponse(f"token: {exc.message}", status=404, content_type="text/plain")
+    return HttpResponse(status=204)
+
+
+@require_GET
+def link_asset(request, code: str, part: str):
+    """The image or file of a shared material: reachable only through a link to it."""
+    link = tracked_link_page(code)
+    if link is None or link.material.status != Material.Status.PUBLISHED:
+        raise Http404
+    field = link.material.image if part == "image" else link.material.file
+    if not field or not default_storage.exists(field.name):
+        raise Http404
+    name = field.name.rsplit("/", 1)[-1]
+    response = FileResponse(
+        default_storage.open(field.name), as_attachment=part == "file", filename=name
+    )
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
