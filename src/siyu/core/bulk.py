@@ -96,13 +96,19 @@ def bulk_insert_ignoring_conflicts(
     using: str = DEFAULT_DB_ALIAS,
     chunk_size: int = CHUNK_SIZE,
     binary: bool = False,
-) -> None:
+    returning: str | None = None,
+) -> list:
     """bulk_insert, but a row that would break a unique constraint is skipped, as with
     bulk_create(ignore_conflicts=True); one transaction, no savepoint of its own.
 
+    With `returning` (a column name), answers that column's values for the rows written, and
+    only for them: the database's own word on which rows were stored, which a check made
+    before the insert cannot give when concurrent requests carry the same keys. Without it,
+    answers [].
+
     PostgreSQL COPYs into a temporary table kept by the session and moves the rows with
-    INSERT … ON CONFLICT DO NOTHING (COPY itself cannot skip a row); SQLite runs INSERT OR
-    IGNORE. Three statements on PostgreSQL, whatever the number of rows.
+    INSERT … ON CONFLICT DO NOTHING (COPY itself cannot skip a row): three statements,
+    whatever the number of rows. SQLite runs INSERT … ON CONFLICT DO NOTHING in chunks.
     """
     connection = connections[using]
     fields = [model._meta.get_field(name) for name in columns]
@@ -110,6 +116,7 @@ def bulk_insert_ignoring_conflicts(
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
     names = ", ".join(quote(field.column) for field in fields)
+    back = f" RETURNING {quote(model._meta.get_field(returning).column)}" if returning else ""
     rows = _prepared(rows, fields, connection)
     with transaction.atomic(using=using, savepoint=False), connection.wrap_database_errors:
         if connection.vendor == "postgresql":
@@ -131,13 +138,30 @@ def bulk_insert_ignoring_conflicts(
                 cursor.execute(
                     f"WITH moved AS (DELETE FROM {staging} RETURNING {names}) "
                     f"INSERT INTO {table} ({names}) SELECT {names} FROM moved "
-                    "ON CONFLICT DO NOTHING"
+                    f"ON CONFLICT DO NOTHING{back}"
                 )
-            return
-        marks = ", ".join("?" * len(fields))
+                return [value for (value,) in cursor.fetchall()] if back else []
         connection.ensure_connection()
-        sql = f"INSERT OR IGNORE INTO {table} ({names}) VALUES ({marks})"
-        _executemany(connection.connection.executemany, sql, rows, chunk_size)
+        marks = "(" + ", ".join("?" * len(fields)) + ")"
+        if not back:
+            # ON CONFLICT skips unique conflicts only, as on PostgreSQL; INSERT OR IGNORE would
+            # also drop rows breaking NOT NULL.
+            sql = f"INSERT INTO {table} ({names}) VALUES {marks} ON CONFLICT DO NOTHING"
+            _executemany(connection.connection.executemany, sql, rows, chunk_size)
+            return []
+        # executemany cannot return rows: many rows to a statement instead, as many as the
+        # driver's limit on parameters allows.
+        per_statement = max(1, min(chunk_size, connection.features.max_query_params // len(fields)))
+        stored = []
+        iterator = iter(rows)
+        while chunk := list(islice(iterator, per_statement)):
+            sql = (
+                f"INSERT INTO {table} ({names}) VALUES {', '.join([marks] * len(chunk))} "
+                f"ON CONFLICT DO NOTHING{back}"
+            )
+            found = connection.connection.execute(sql, [v for row in chunk for v in row])
+            stored.extend(value for (value,) in found.fetchall())
+        return stored
 
 
 def bulk_update(

@@ -19,6 +19,8 @@ MASKED_PHONE = re.compile(r"\d*[*＊xX]{3,}\d*")
 # Virtual numbers: a full mobile followed by an extension (13812341234-1234, …转1234).
 EXTENSION = re.compile(r"\d{11}[-－_]\d{1,6}$|[转#,;~]|ext", re.IGNORECASE)
 CONTROL = re.compile(r"[\x00-\x1f\x7f\s]")
+# Kind.values rebuilds its list on every access; event ingestion checks the kind per event.
+KINDS = frozenset(Identity.Kind.values)
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,7 @@ def normalize_email(raw: str) -> str:
 
 def normalize_identifier(kind: str, value: str, namespace: str = "") -> Identifier:
     """Return the canonical identifier or raise DomainError naming what is wrong."""
-    if kind not in Identity.Kind.values:
+    if kind not in KINDS:
         known = ", ".join(Identity.Kind.values)
         raise DomainError(f"unknown identity kind {kind!r}; known kinds: {known}", field="kind")
     if value is None:

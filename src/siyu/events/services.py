@@ -48,35 +48,43 @@ def events_ingest(events: dict[int, EventIn]) -> list[ItemResult]:
     Known customers are found with one query per identifier kind. An event whose identifiers
     are partly or wholly unknown (or point at several customers) goes through customer_resolve,
     the OneID door, which creates, attaches and merges; that is one resolution per such event.
+
+    Accepted or duplicate is the insert's own answer (the keys it stored), not a look made
+    before it: of two concurrent requests carrying the same key, exactly one reports it
+    accepted, since the second insert waits for the first to commit and then skips the row.
     """
     results: dict[int, ItemResult] = {}
     with transaction.atomic():
-        fresh = _skip_duplicates(events, results)
+        fresh = _first_of_each_key(events, results)
         customer_of = _customers(fresh, results)
-        _register_types({e.type for i, e in fresh.items() if i in customer_of})
-        _store(fresh, customer_of)
-    for index in fresh:
-        results.setdefault(index, ItemResult(index, ACCEPTED))
+        ready = {i: e for i, e in fresh.items() if i in customer_of}
+        _register_types({e.type for e in ready.values()})
+        stored = _store(ready, customer_of)
+    for index, event in ready.items():
+        key = event.idempotency_key
+        results[index] = ItemResult(index, ACCEPTED if key is None or key in stored else DUPLICATE)
     return [results[i] for i in sorted(results)]
 
 
-def _skip_duplicates(events: dict[int, EventIn], results: dict[int, ItemResult]) -> dict:
-    keys = sorted({e.idempotency_key for e in events.values() if e.idempotency_key})
-    seen = {k for (k,) in select_in(Event, ["idempotency_key"], "idempotency_key", keys)}
+def _first_of_each_key(events: dict[int, EventIn], results: dict[int, ItemResult]) -> dict:
+    """A key repeated within the batch: the first item carries it, the others are duplicates."""
+    seen: set[str] = set()
     fresh = {}
     for index, event in events.items():
         key = event.idempotency_key
-        if key and key in seen:
-            results[index] = ItemResult(index, DUPLICATE)
-            continue
-        if key:
+        if key is not None:
+            if key in seen:
+                results[index] = ItemResult(index, DUPLICATE)
+                continue
             seen.add(key)
         fresh[index] = event
     return fresh
 
 
 def _customers(events: dict[int, EventIn], results: dict[int, ItemResult]) -> dict[int, int]:
-    """The customer id of each event; events whose customer cannot be resolved are invalid."""
+    """The customer id of each event; events whose customer cannot be resolved are invalid,
+    and a repeat of a stored event whose customer is unknown is a duplicate, resolving nobody.
+    """
     wanted: dict[tuple[str, str], set[str]] = defaultdict(set)
     idents: dict[int, list[Identifier]] = {}
     for index, event in events.items():
@@ -95,7 +103,25 @@ def _customers(events: dict[int, EventIn], results: dict[int, ItemResult]) -> di
             known[(kind, namespace, value)] = customer_id
 
     customer_of: dict[int, int] = {}
-    for index, event in events.items():
+    unresolved = []
+    for index in events:
+        found = {known.get(i.key()) for i in idents[index]}
+        if len(found) == 1 and None not in found:
+            customer_of[index] = found.pop()
+        else:
+            unresolved.append(index)
+    if not unresolved:
+        return customer_of
+
+    # Resolving creates customers and identities, which a repeated event must not do.
+    keys = sorted({k for i in unresolved if (k := events[i].idempotency_key) is not None})
+    taken = {k for (k,) in select_in(Event, ["idempotency_key"], "idempotency_key", keys)}
+    for index in unresolved:
+        event = events[index]
+        if event.idempotency_key in taken:
+            results[index] = ItemResult(index, DUPLICATE)
+            continue
+        # An earlier resolution in this batch may have made these identifiers known.
         found = {known.get(i.key()) for i in idents[index]}
         if len(found) == 1 and None not in found:
             customer_of[index] = found.pop()
@@ -125,17 +151,20 @@ def _customers(events: dict[int, EventIn], results: dict[int, ItemResult]) -> di
     return customer_of
 
 
-def _store(events: dict[int, EventIn], customer_of: dict[int, int]) -> None:
-    bulk_insert_ignoring_conflicts(
-        Event,
-        ["customer_id", "type", "occurred_at", "properties", "source", "idempotency_key"],
-        (
-            (customer_of[i], e.type, e.occurred_at, e.properties, e.source, e.idempotency_key)
-            for i, e in events.items()
-            if i in customer_of
-        ),
-        # A concurrent request with the same key won the race: ours is the duplicate.
-        binary=True,
+def _store(events: dict[int, EventIn], customer_of: dict[int, int]) -> set[str]:
+    """Insert the events; answer the idempotency keys stored. A key left out was taken by an
+    earlier request, or by a concurrent one that committed first."""
+    return set(
+        bulk_insert_ignoring_conflicts(
+            Event,
+            ["customer_id", "type", "occurred_at", "properties", "source", "idempotency_key"],
+            (
+                (customer_of[i], e.type, e.occurred_at, e.properties, e.source, e.idempotency_key)
+                for i, e in events.items()
+            ),
+            binary=True,
+            returning="idempotency_key",
+        )
     )
 
 
