@@ -3,10 +3,14 @@
 from dataclasses import dataclass
 
 from django.db.models import Avg, Count, F, Q, QuerySet
+from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
+from siyu.commerce.models import Order
 from siyu.content.models import Material, MaterialView, Script, ScriptCategory, TrackedLink
+from siyu.core.masking import mask_name
+from siyu.customers.selectors import customers_visible_to
 from siyu.org.models import Staff
 from siyu.org.selectors import Viewer
 
@@ -185,3 +189,53 @@ def material_links_visible(viewer: Viewer, material: Material) -> QuerySet[Track
     return links.select_related("staff", "customer", "channel").order_by(
         F("last_viewed_at").desc(nulls_last=True), "-pk"
     )
+
+
+# Case materials (案例素材)
+
+# Orders that reached the customer: delivered, or delivered and partly refunded after sale.
+CASE_ORDER_STATUSES = (Order.Status.COMPLETED, Order.Status.PARTIALLY_REFUNDED)
+CASE_ORDERS_LIMIT = 20
+
+
+def case_orders_for(*, customer_id: int) -> list[Order]:
+    """The customer's delivered orders, newest first, each with its lines and the ids of the
+    cases already made from it (`case_ids`). Three queries."""
+    orders = list(
+        Order.objects.filter(customer_id=customer_id, status__in=CASE_ORDER_STATUSES)
+        .select_related("channel")
+        .prefetch_related("items")
+        .order_by(Coalesce("paid_at", "placed_at", "created_at").desc(), "-pk")[:CASE_ORDERS_LIMIT]
+    )
+    cases: dict[int, list[int]] = {}
+    made = Material.objects.filter(source_order__in=[o.pk for o in orders]).order_by("pk")
+    for order_id, material_id in made.values_list("source_order_id", "pk"):
+        cases.setdefault(order_id, []).append(material_id)
+    for order in orders:
+        order.case_ids = cases.get(order.pk, [])
+    return orders
+
+
+def case_order_get(*, viewer: Viewer, order_id: int) -> Order:
+    """An order of a customer the viewer may see, with its lines; Http404 otherwise, so an
+    out-of-scope order looks like a missing one."""
+    visible = customers_visible_to(viewer).values("pk")
+    return get_object_or_404(
+        Order.objects.select_related("customer", "channel").prefetch_related("items"),
+        pk=order_id,
+        customer_id__in=visible,
+    )
+
+
+def case_prefill(order: Order) -> dict:
+    """What the case form starts with: the customer's masked name, the products, the amount
+    kept after refunds."""
+    products = "、".join(
+        f"{item.title or item.sku or item.product_ref} ×{item.quantity}"
+        for item in order.items.all()
+    )
+    return {
+        "customer_label": mask_name(order.customer.name) if order.customer else "",
+        "products": products,
+        "amount": order.amount - order.refund_amount,
+    }

@@ -30,3 +30,12 @@ def mask_identity(kind: str, value: str) -> str:
     if kind == "email":
         return mask_email(value)
     return mask_text(value)
+
+
+def mask_name(value: str) -> str:
+    """`王小明` → `王**`, `Alice Wong` → `A*********`: the first character, for published text
+    such as a case story, where the customer may be recognised but not named."""
+    value = value.strip()
+    if not value:
+        return ""
+    return value[0] + "*" * max(len(value) - 1, 1)
