@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "siyu.imports",
     "siyu.content",
     "siyu.channels",
+    "siyu.channels.wecom",
     "siyu.campaigns",
     "siyu.notifications",
     "siyu.leads",
@@ -233,3 +234,14 @@ SIYU_WEBHOOKS_TIMEOUT = env_int("SIYU_WEBHOOKS_TIMEOUT", 5)
 # A subscription is disabled after this many failed deliveries in a row, or failing this long.
 SIYU_WEBHOOKS_DISABLE_AFTER = env_int("SIYU_WEBHOOKS_DISABLE_AFTER", 50)
 SIYU_WEBHOOKS_DISABLE_AFTER_DAYS = env_int("SIYU_WEBHOOKS_DISABLE_AFTER_DAYS", 3)
+
+# WeCom connector (docs/wecom.md). The API base URL (tests point it at a local fake server),
+# timeouts, retries with backoff, the callback replay window, and the concurrency of calls.
+SIYU_WECOM_BASE_URL = env_str("SIYU_WECOM_BASE_URL", "https://qyapi.weixin.qq.com/cgi-bin/")
+SIYU_WECOM_TIMEOUT = env_int("SIYU_WECOM_TIMEOUT", 10)
+SIYU_WECOM_RETRIES = env_int("SIYU_WECOM_RETRIES", 3)
+SIYU_WECOM_BACKOFF_MS = env_int("SIYU_WECOM_BACKOFF_MS", 500)
+SIYU_WECOM_CONCURRENCY = env_int("SIYU_WECOM_CONCURRENCY", 4)
+SIYU_WECOM_CALLBACK_WINDOW = env_int("SIYU_WECOM_CALLBACK_WINDOW", 300)
+# Dimension of the tag groups that mirror WeCom corp tag groups.
+SIYU_WECOM_TAG_DIMENSION = env_str("SIYU_WECOM_TAG_DIMENSION", "preference")

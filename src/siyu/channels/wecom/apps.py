@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class WecomConfig(AppConfig):
+    name = "siyu.channels.wecom"
+    label = "wecom"
+    verbose_name = _("WeCom")
+
+    def ready(self) -> None:
+        from siyu.channels.wecom.models import GroupMember
+        from siyu.customers import merge
+
+        # Group members point at the customer they resolved to; a merge moves them along.
+        merge.register_customer_owned(GroupMember)

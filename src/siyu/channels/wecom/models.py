@@ -1,0 +1,197 @@
+"""The WeCom connector's tables: the connection, the shared access token, received callbacks,
+channel codes (渠道活码), customer groups and the mapping of WeCom corp tags to Siyu tags."""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from siyu.content.models import Script
+from siyu.customers.models import Channel, Customer
+from siyu.org.models import Staff
+from siyu.tags.models import Tag, TagGroup
+
+
+class Connection(models.Model):
+    """The organisation's WeCom corp and the 客户联系 credentials (one row)."""
+
+    corp_id = models.CharField(_("corp id"), max_length=64)
+    # The 「客户联系」 secret, or the secret of a self-built app allowed to call the API.
+    contact_secret = models.CharField(_("customer-contact secret"), max_length=128)
+    callback_token = models.CharField(_("callback token"), max_length=64)
+    encoding_aes_key = models.CharField(_("EncodingAESKey"), max_length=43)
+    agent_id = models.CharField(_("agent id"), max_length=32, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_test_at = models.DateTimeField(_("last tested"), null=True, blank=True)
+    last_test_ok = models.BooleanField(null=True, blank=True)
+    last_test_message = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("WeCom connection")
+        verbose_name_plural = _("WeCom connections")
+
+    def __str__(self) -> str:
+        return self.corp_id
+
+
+class AccessToken(models.Model):
+    """The access token shared by every process when Redis is not configured.
+
+    One row per (corp id, secret) fingerprint; refreshed under SELECT … FOR UPDATE so that N
+    workers finding it expired call gettoken once, not N times.
+    """
+
+    key = models.CharField(max_length=64, unique=True)
+    token = models.TextField(blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    refreshed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class Callback(models.Model):
+    """One decrypted callback from WeCom, stored before it is processed, so processing is
+    idempotent (one row per message) and can be re-run after a failure."""
+
+    # sha1 of the decrypted message: WeCom's retries and replays map onto the same row.
+    digest = models.CharField(max_length=40, unique=True)
+    nonce = models.CharField(max_length=64, db_index=True)
+    timestamp = models.BigIntegerField()
+    event = models.CharField(max_length=64, blank=True)
+    change_type = models.CharField(max_length=64, blank=True)
+    xml = models.TextField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    # The welcome code is single use: remember it was spent so a re-run does not try again.
+    welcome_sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("WeCom callback")
+        verbose_name_plural = _("WeCom callbacks")
+        indexes = [
+            models.Index(
+                fields=["received_at"],
+                name="wecom_callback_pending_idx",
+                condition=models.Q(processed_at__isnull=True),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event}/{self.change_type}"
+
+    @property
+    def kind(self) -> str:
+        return f"{self.event}/{self.change_type}" if self.change_type else self.event
+
+
+class ChannelCode(models.Model):
+    """A channel code (渠道活码): the `state` WeCom reports on each add names this code."""
+
+    state = models.CharField(_("state"), max_length=30, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    channel = models.ForeignKey(
+        Channel,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("source channel"),
+    )
+    staff = models.ManyToManyField(Staff, blank=True, related_name="+", verbose_name=_("staff"))
+    tags = models.ManyToManyField(Tag, blank=True, related_name="+", verbose_name=_("tags"))
+    welcome_script = models.ForeignKey(
+        Script,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("welcome script"),
+    )
+    spend = models.DecimalField(_("spend (CNY)"), max_digits=14, decimal_places=2, default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = _("channel code")
+        verbose_name_plural = _("channel codes")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CustomerGroup(models.Model):
+    """A WeCom customer group (客户群), as groupchat/get last described it."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("active")
+        DISMISSED = "dismissed", _("dismissed")
+
+    chat_id = models.CharField(max_length=64, unique=True)
+    name = models.CharField(_("name"), max_length=100, blank=True)
+    owner_userid = models.CharField(max_length=64, blank=True)
+    owner = models.ForeignKey(
+        Staff, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    notice = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    created_at_wecom = models.DateTimeField(null=True, blank=True)
+    member_version = models.CharField(max_length=64, blank=True)
+    refreshed_at = models.DateTimeField(null=True, blank=True)
+    dismissed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("customer group")
+        verbose_name_plural = _("customer groups")
+
+    def __str__(self) -> str:
+        return self.name or self.chat_id
+
+
+class GroupMember(models.Model):
+    class Type(models.IntegerChoices):
+        MEMBER = 1, _("staff member")
+        EXTERNAL = 2, _("external contact")
+
+    group = models.ForeignKey(CustomerGroup, on_delete=models.CASCADE, related_name="members")
+    userid = models.CharField(max_length=64)
+    type = models.PositiveSmallIntegerField(choices=Type.choices)
+    customer = models.ForeignKey(
+        Customer, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    staff = models.ForeignKey(
+        Staff, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    joined_at = models.DateTimeField(null=True, blank=True)
+    join_scene = models.PositiveSmallIntegerField(null=True, blank=True)
+    invitor = models.CharField(max_length=64, blank=True)
+    state = models.CharField(max_length=30, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["group", "userid"], name="wecom_member_unique")
+        ]
+        indexes = [models.Index(fields=["customer"], name="wecom_member_customer_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.group_id}:{self.userid}"
+
+
+class CorpTagGroup(models.Model):
+    """A WeCom corp tag group and the Siyu tag group that mirrors it."""
+
+    wecom_id = models.CharField(max_length=64, unique=True)
+    tag_group = models.OneToOneField(TagGroup, on_delete=models.CASCADE, related_name="+")
+
+    def __str__(self) -> str:
+        return self.wecom_id
+
+
+class CorpTag(models.Model):
+    """A WeCom corp tag and the Siyu tag that mirrors it."""
+
+    wecom_id = models.CharField(max_length=64, unique=True)
+    tag = models.OneToOneField(Tag, on_delete=models.CASCADE, related_name="+")
+
+    def __str__(self) -> str:
+        return self.wecom_id
