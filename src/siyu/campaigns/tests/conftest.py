@@ -2,6 +2,7 @@
 server (aiosmtpd) and an SMS gateway (a threading HTTP server speaking docs/campaigns.md)."""
 
 import json
+import socket
 import threading
 from datetime import UTC, datetime
 from email import message_from_bytes
@@ -98,12 +99,12 @@ class _Inbox:
 def smtp_server(settings):
     """A real SMTP server on a free local port; settings point Django's backend at it."""
     inbox = _Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=0)
+    with socket.socket() as probe:  # a free port: the controller checks its own by connecting
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
-    settings.EMAIL_HOST, settings.EMAIL_PORT = (
-        "127.0.0.1",
-        controller.server.sockets[0].getsockname()[1],
-    )
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
     yield inbox
     controller.stop()
 

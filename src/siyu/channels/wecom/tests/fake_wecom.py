@@ -1,0 +1,285 @@
+"""A fake WeCom server for the tests: a real HTTP server on 127.0.0.1 speaking the documented
+shapes and error codes of the endpoints the connector uses, and a helper that emits callbacks
+the documented way (encrypted, signed, POSTed as XML).
+
+Errors it answers on its own: 40013/40001 (wrong corp id/secret), 41001 (no token), 40014
+(unknown token), 42001 (expired token, see `expire_tokens`), 40058 (a required parameter is
+missing or malformed), 84061 (unknown external contact), 41050/41051 (welcome code expired or
+already used), 90001 unknown chat. Queue others per path with `fail(path, *codes)`: an int is
+answered as that errcode, "http500" as an HTTP 500, "reset" as a dropped connection.
+"""
+
+import itertools
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+from siyu.channels.wecom.crypto import MessageCrypt, signature
+
+CORP_ID = "wwfake0123456789ab"
+SECRET = "fake-contact-secret-0123456789abcdefghijklmnop"
+CALLBACK_TOKEN = "fakeCallbackToken"
+AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+WELCOME_VALIDITY = 20  # seconds, as WeCom documents
+
+
+@dataclass
+class FakeWecom:
+    url: str = ""
+    corp_id: str = CORP_ID
+    secret: str = SECRET
+    calls: list[tuple[str, str]] = field(default_factory=list)
+    tokens: set[str] = field(default_factory=set)
+    expired: set[str] = field(default_factory=set)
+    failures: dict[str, list] = field(default_factory=dict)
+    follow_users: list[str] = field(default_factory=list)
+    contacts: dict[str, dict] = field(default_factory=dict)
+    tag_groups: list[dict] = field(default_factory=list)
+    group_chats: dict[str, dict] = field(default_factory=dict)
+    welcome_codes: dict[str, float] = field(default_factory=dict)
+    welcomes: list[dict] = field(default_factory=list)
+    gettoken_delay: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    counter: itertools.count = field(default_factory=itertools.count)
+
+    # Test set-up -----------------------------------------------------------------------------
+
+    def fail(self, path: str, *codes: int | str) -> None:
+        with self.lock:
+            self.failures.setdefault(path, []).extend(codes)
+
+    def expire_tokens(self) -> None:
+        with self.lock:
+            self.expired |= self.tokens
+            self.tokens.clear()
+
+    def count(self, path: str) -> int:
+        return sum(1 for _, p in self.calls if p == path)
+
+    def add_contact(
+        self,
+        external_userid: str,
+        *,
+        name: str = "",
+        unionid: str = "",
+        gender: int = 0,
+        follow: list[dict] | None = None,
+    ) -> None:
+        self.contacts[external_userid] = {
+            "external_contact": {
+                "external_userid": external_userid,
+                "name": name,
+                "type": 1,
+                "gender": gender,
+                **({"unionid": unionid} if unionid else {}),
+            },
+            "follow_user": follow or [],
+        }
+
+    def issue_welcome_code(self, code: str) -> str:
+        self.welcome_codes[code] = time.monotonic()
+        return code
+
+    # The API ---------------------------------------------------------------------------------
+
+    def answer(self, method: str, path: str, query: dict, body: dict) -> tuple[int, dict | None]:
+        with self.lock:
+            self.calls.append((method, path))
+            queued = self.failures.get(path)
+            failure = queued.pop(0) if queued else None
+        if failure == "http500":
+            return 500, None
+        if failure == "reset":
+            return 0, None
+        if failure is not None:
+            return 200, {"errcode": failure, "errmsg": f"fake error {failure}"}
+        if path == "gettoken":
+            return 200, self._gettoken(query)
+        token = query.get("access_token", "")
+        if not token:
+            return 200, {"errcode": 41001, "errmsg": "access_token missing"}
+        with self.lock:
+            if token in self.expired:
+                return 200, {"errcode": 42001, "errmsg": "access_token expired"}
+            if token not in self.tokens:
+                return 200, {"errcode": 40014, "errmsg": "invalid access_token"}
+        handler = ENDPOINTS.get(path)
+        if handler is None:
+            return 404, None
+        return 200, handler(self, query, body)
+
+    def _gettoken(self, query: dict) -> dict:
+        if query.get("corpid") != self.corp_id:
+            return {"errcode": 40013, "errmsg": "invalid corpid"}
+        if query.get("corpsecret") != self.secret:
+            return {"errcode": 40001, "errmsg": "invalid credential"}
+        time.sleep(self.gettoken_delay)
+        token = f"TOKEN-{next(self.counter)}-" + "x" * 40
+        with self.lock:
+            self.tokens.add(token)
+        return {"errcode": 0, "errmsg": "ok", "access_token": token, "expires_in": 7200}
+
+    def _follow_users(self, query: dict, body: dict) -> dict:
+        return {"errcode": 0, "errmsg": "ok", "follow_user": self.follow_users}
+
+    def _list(self, query: dict, body: dict) -> dict:
+        userid = query.get("userid")
+        if not userid:
+            return {"errcode": 40058, "errmsg": "userid missing"}
+        ids = [
+            eid
+            for eid, c in self.contacts.items()
+            if any(f["userid"] == userid for f in c["follow_user"])
+        ]
+        return {"errcode": 0, "errmsg": "ok", "external_userid": ids}
+
+    def _get(self, query: dict, body: dict) -> dict:
+        eid = query.get("external_userid")
+        if not eid:
+            return {"errcode": 40058, "errmsg": "external_userid missing"}
+        if eid not in self.contacts:
+            return {"errcode": 84061, "errmsg": "not external contact"}
+        return {"errcode": 0, "errmsg": "ok", **self.contacts[eid]}
+
+    def _batch(self, query: dict, body: dict) -> dict:
+        userids = body.get("userid_list")
+        if not isinstance(userids, list) or not userids or len(userids) > 100:
+            return {"errcode": 40058, "errmsg": "userid_list must hold 1..100 user ids"}
+        limit = body.get("limit") or 50
+        if not isinstance(limit, int) or not 1 <= limit <= 100:
+            return {"errcode": 40058, "errmsg": "limit must be 1..100"}
+        rows = [
+            {"external_contact": c["external_contact"], "follow_info": f}
+            for c in self.contacts.values()
+            for f in c["follow_user"]
+            if f["userid"] in userids
+        ]
+        start = int(body.get("cursor") or 0)
+        page = rows[start : start + limit]
+        cursor = str(start + limit) if start + limit < len(rows) else ""
+        return {"errcode": 0, "errmsg": "ok", "external_contact_list": page, "next_cursor": cursor}
+
+    def _send_welcome(self, query: dict, body: dict) -> dict:
+        code = body.get("welcome_code")
+        content = (body.get("text") or {}).get("content", "")
+        if not code:
+            return {"errcode": 40058, "errmsg": "welcome_code missing"}
+        if len(content.encode()) > 4000:
+            return {"errcode": 40058, "errmsg": "text.content longer than 4000 bytes"}
+        with self.lock:
+            issued = self.welcome_codes.pop(code, None)
+            if issued is None:
+                used = any(w["welcome_code"] == code for w in self.welcomes)
+                return {"errcode": 41051 if used else 41050, "errmsg": "welcome code refused"}
+            if time.monotonic() - issued > WELCOME_VALIDITY:
+                return {"errcode": 41050, "errmsg": "welcome code expired"}
+            self.welcomes.append({"welcome_code": code, "text": content})
+        return {"errcode": 0, "errmsg": "ok"}
+
+    def _corp_tags(self, query: dict, body: dict) -> dict:
+        return {"errcode": 0, "errmsg": "ok", "tag_group": self.tag_groups}
+
+    def _group_chat(self, query: dict, body: dict) -> dict:
+        chat_id = body.get("chat_id")
+        if not chat_id:
+            return {"errcode": 40058, "errmsg": "chat_id missing"}
+        if chat_id not in self.group_chats:
+            return {"errcode": 90001, "errmsg": "unknown chat"}
+        return {"errcode": 0, "errmsg": "ok", "group_chat": self.group_chats[chat_id]}
+
+    # Callbacks -------------------------------------------------------------------------------
+
+    def crypt(self) -> MessageCrypt:
+        return MessageCrypt(token=CALLBACK_TOKEN, encoding_aes_key=AES_KEY, receive_id=CORP_ID)
+
+    def signed_callback(
+        self, xml: str, *, timestamp: int | None = None, nonce: str | None = None
+    ) -> tuple[dict, str]:
+        """The query parameters and POST body WeCom sends for the plaintext `xml`."""
+        timestamp = int(time.time()) if timestamp is None else timestamp
+        nonce = nonce or f"n{next(self.counter)}"
+        encrypted = self.crypt().encrypt(xml)
+        body = (
+            f"<xml><ToUserName><![CDATA[{self.corp_id}]]></ToUserName>"
+            f"<Encrypt><![CDATA[{encrypted}]]></Encrypt><AgentID><![CDATA[]]></AgentID></xml>"
+        )
+        query = {
+            "msg_signature": signature(CALLBACK_TOKEN, str(timestamp), nonce, encrypted),
+            "timestamp": str(timestamp),
+            "nonce": nonce,
+        }
+        return query, body
+
+
+ENDPOINTS = {
+    "externalcontact/get_follow_user_list": FakeWecom._follow_users,
+    "externalcontact/list": FakeWecom._list,
+    "externalcontact/get": FakeWecom._get,
+    "externalcontact/batch/get_by_user": FakeWecom._batch,
+    "externalcontact/send_welcome_msg": FakeWecom._send_welcome,
+    "externalcontact/get_corp_tag_list": FakeWecom._corp_tags,
+    "externalcontact/groupchat/get": FakeWecom._group_chat,
+}
+
+
+def event_xml(event: str, change_type: str = "", created: int | None = None, **fields) -> str:
+    """A callback message as WeCom writes it: CDATA strings, CreateTime a number."""
+    parts = [
+        f"<ToUserName><![CDATA[{CORP_ID}]]></ToUserName>",
+        "<FromUserName><![CDATA[sys]]></FromUserName>",
+        f"<CreateTime>{created or int(time.time())}</CreateTime>",
+        "<MsgType><![CDATA[event]]></MsgType>",
+        f"<Event><![CDATA[{event}]]></Event>",
+    ]
+    if change_type:
+        parts.append(f"<ChangeType><![CDATA[{change_type}]]></ChangeType>")
+    for name, value in fields.items():
+        parts.append(f"<{name}><![CDATA[{value}]]></{name}>")
+    return "<xml>" + "".join(parts) + "</xml>"
+
+
+def serve() -> tuple[FakeWecom, ThreadingHTTPServer]:
+    state = FakeWecom()
+
+    class Handler(BaseHTTPRequestHandler):
+        def _handle(self, method: str) -> None:
+            split = urlsplit(self.path)
+            path = split.path.removeprefix("/cgi-bin/")
+            query = {k: v[0] for k, v in parse_qs(split.query).items()}
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            try:
+                body = json.loads(raw) if raw else {}
+            except ValueError:
+                body = None
+            if not isinstance(body, dict):
+                status, payload = 200, {"errcode": 40058, "errmsg": "body is not a JSON object"}
+            else:
+                status, payload = state.answer(method, path, query, body)
+            if status == 0:
+                self.close_connection = True
+                self.connection.close()  # the client sees a dropped connection
+                return
+            data = json.dumps(payload, ensure_ascii=False).encode() if payload else b"oops"
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            self._handle("GET")
+
+        def do_POST(self) -> None:
+            self._handle("POST")
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/cgi-bin/"
+    return state, server
