@@ -107,12 +107,13 @@ def webhook_delivery_retry(*, delivery: WebhookDelivery) -> WebhookDelivery:
 
     A retried dead delivery gets one more attempt. Raises DomainError for any other status.
     """
-    if delivery.status not in (Status.FAILED, Status.DEAD):
-        raise DomainError("only a failed or dead delivery can be retried")
     with transaction.atomic():
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(
-            status=Status.PENDING, next_attempt_at=timezone.now()
-        )
+        # Conditional: a delivery a worker is sending right now is left alone.
+        retried = WebhookDelivery.objects.filter(
+            pk=delivery.pk, status__in=[Status.FAILED, Status.DEAD]
+        ).update(status=Status.PENDING, next_attempt_at=timezone.now())
+        if not retried:
+            raise DomainError("only a failed or dead delivery can be retried")
         transaction.on_commit(_wake)
     delivery.refresh_from_db()
     return delivery
