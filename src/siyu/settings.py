@@ -171,6 +171,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("SIYU_LOG_LEVEL", "INFO")},
+    # httpx logs each request's full URL at INFO, and WeCom puts secrets and tokens in the query.
+    "loggers": {"httpx": {"level": "WARNING"}},
 }
 
 # Business settings.
