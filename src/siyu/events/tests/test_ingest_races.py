@@ -1,6 +1,8 @@
 """Accepted or duplicate, truthfully: a key stored by someone else while a batch is under way
-makes that item a duplicate, never a second "accepted" for one stored row."""
+makes that item a duplicate, never a second "accepted" for one stored row. And the batch
+endpoint, which pauses the garbage collector, leaves it on when it is done."""
 
+import gc
 import json
 import threading
 
@@ -157,3 +159,21 @@ def test_two_concurrent_batches_with_the_same_keys_accept_each_key_once(key):
     for i in range(200):
         assert sorted(a["results"][i]["status"] for a in answers) == ["accepted", "duplicate"]
     assert sum(a["accepted"] for a in answers) == Event.objects.count() == 200
+
+
+@pytest.mark.django_db
+def test_the_garbage_collector_runs_again_after_a_batch_whatever_its_outcome(key):
+    # given the collector on, as in any process
+    assert gc.isenabled()
+    PhoneIdentityFactory(value="+8613912345678")
+    # when a batch is stored, and another is refused as a whole
+    assert statuses(post_batch(key, [item("k1")])) == ["accepted"]
+    refused = Client().post(
+        BATCH,
+        "{not json",
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert refused.status_code == 400
+    # then the pause the batch endpoint takes from the collector has ended
+    assert gc.isenabled()
