@@ -8,6 +8,9 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("settings/api-keys/", include("siyu.core.api_key_urls")),
     path("settings/webhooks/", include("siyu.webhooks.urls")),
+    path("settings/wecom/", include("siyu.channels.wecom.urls")),
+    # WeCom's callback URL: public, authenticated by the message signature (channels.wecom).
+    path("wecom/", include("siyu.channels.wecom.public_urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("customers/", include("siyu.customers.urls")),
     path("imports/", include("siyu.imports.urls")),

@@ -39,6 +39,7 @@ AREAS: list[NavArea] = [
     NavArea(_("Event types"), "events:types", ADMINS, namespace="events"),
     NavArea(_("API keys"), "apikeys:list", ADMINS, namespace="apikeys"),
     NavArea(_("Webhooks"), "webhooks:list", ADMINS, namespace="webhooks"),
+    NavArea(_("WeCom"), "wecom:settings", ADMINS, namespace="wecom"),
     NavArea(_("Django admin"), "admin:index", ADMINS, django_staff_only=True),
 ]
 

@@ -1,0 +1,133 @@
+"""The WeCom connection's console page (admins) and the public callback endpoint."""
+
+import logging
+
+from django import forms
+from django.contrib import messages
+from django.http import HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
+
+from siyu.channels.wecom.callbacks import CallbackRefused, open_callback, verify_url
+from siyu.channels.wecom.selectors import callback_recent, connection_get, secret_hint
+from siyu.channels.wecom.services import callback_receive, connection_save, connection_test
+from siyu.console.access import ADMINS, role_required
+from siyu.core.audit import client_ip
+from siyu.core.errors import DomainError
+
+log = logging.getLogger("siyu.wecom")
+
+KEEP = gettext_lazy("Stored: %(hint)s. Leave blank to keep it.")
+
+
+class ConnectionForm(forms.Form):
+    corp_id = forms.CharField(label=gettext_lazy("Corp ID"), max_length=64)
+    contact_secret = forms.CharField(
+        label=gettext_lazy("Customer-contact secret"),
+        max_length=128,
+        required=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
+    )
+    callback_token = forms.CharField(
+        label=gettext_lazy("Callback token"),
+        max_length=32,
+        required=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
+    )
+    encoding_aes_key = forms.CharField(
+        label=gettext_lazy("EncodingAESKey"),
+        max_length=43,
+        required=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
+    )
+    agent_id = forms.CharField(
+        label=gettext_lazy("Agent ID (optional)"), max_length=32, required=False
+    )
+
+    def __init__(self, *args, connection=None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if connection is not None:
+            for name in ("contact_secret", "callback_token", "encoding_aes_key"):
+                self.fields[name].help_text = KEEP % {
+                    "hint": secret_hint(getattr(connection, name))
+                }
+
+
+@never_cache
+@role_required(ADMINS)
+def connection_settings(request):
+    connection = connection_get()
+    status = 200
+    if request.method == "POST":
+        form = ConnectionForm(request.POST, connection=connection)
+        status = 400
+        if form.is_valid():
+            try:
+                connection_save(actor=request.user, **form.cleaned_data, ip=client_ip(request))
+            except DomainError as exc:
+                field = exc.field if exc.field in form.fields else None
+                form.add_error(field, exc.message)
+            else:
+                messages.success(request, _("WeCom connection saved."))
+                return redirect("wecom:settings")
+    else:
+        initial = (
+            {"corp_id": connection.corp_id, "agent_id": connection.agent_id} if connection else {}
+        )
+        form = ConnectionForm(initial=initial, connection=connection)
+    context = {
+        "form": form,
+        "connection": connection,
+        "callback_url": request.build_absolute_uri("/wecom/callback/"),
+        "callbacks": callback_recent(),
+    }
+    return TemplateResponse(request, "wecom/settings.html", context, status=status)
+
+
+@require_POST
+@role_required(ADMINS)
+def connection_check(request):
+    connection = connection_get()
+    if connection is None:
+        messages.error(request, _("Save the connection first."))
+        return redirect("wecom:settings")
+    check = connection_test(connection=connection)
+    if check.ok:
+        messages.success(
+            request,
+            _("Connected: WeCom answered with %(count)s staff members who may add customers.")
+            % {"count": check.follow_users},
+        )
+    else:
+        messages.error(request, _("Connection failed: %(reason)s") % {"reason": check.message})
+    return redirect("wecom:settings")
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def callback(request):
+    """WeCom's callback URL: the URL check (GET) and event messages (POST).
+
+    Public and CSRF-exempt: the signature is the authentication. Refusals answer a status and
+    a short reason; a forged signature is logged with the caller's address.
+    """
+    connection = connection_get()
+    if connection is None:
+        return HttpResponse("WeCom is not configured", status=404, content_type="text/plain")
+    try:
+        if request.method == "GET":
+            plain = verify_url(connection, request.GET)
+            return HttpResponse(plain, content_type="text/plain; charset=utf-8")
+        inbound = open_callback(connection, request.GET, request.body)
+    except CallbackRefused as exc:
+        if exc.status == 403:
+            log.warning("wecom callback refused from %s: %s", client_ip(request) or "-", exc.reason)
+        return HttpResponse(exc.reason, status=exc.status, content_type="text/plain")
+    callback_receive(inbound=inbound)
+    # WeCom wants an answer within 5 s: processing runs on the worker after the commit.
+    return HttpResponse("success", content_type="text/plain")
