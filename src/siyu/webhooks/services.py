@@ -186,20 +186,26 @@ class _Outbox:
             webhook_deliveries_send_task()
 
 
-def _outbox() -> _Outbox:
-    connection = transaction.get_connection()
-    for _savepoints, callback, _robust in connection.run_on_commit:
+def _current_outbox() -> _Outbox | None:
+    for _savepoints, callback, _robust in transaction.get_connection().run_on_commit:
         if isinstance(callback, _Outbox):
             return callback
-    outbox = _Outbox()
-    transaction.on_commit(outbox)
+    return None
+
+
+def _outbox() -> _Outbox:
+    outbox = _current_outbox()
+    if outbox is None:
+        outbox = _Outbox()
+        transaction.on_commit(outbox)
     return outbox
 
 
 def _forget_subscriptions() -> None:
     # The transaction changed a subscription: its later events must read them again.
-    if transaction.get_connection().in_atomic_block:
-        _outbox().subscriptions = None
+    outbox = _current_outbox()
+    if outbox is not None:
+        outbox.subscriptions = None
 
 
 def webhook_events_enqueue(

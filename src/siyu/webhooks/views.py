@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
@@ -36,7 +37,10 @@ from siyu.webhooks.services import (
     webhook_subscription_update,
 )
 
-TYPE_CHOICES = [(events.ALL, gettext_lazy("Every event type")), *events.CATALOGUE.items()]
+TYPE_CHOICES = [
+    (events.ALL, gettext_lazy("Every event type")),
+    *((name, format_lazy("{} · {}", label, name)) for name, label in events.CATALOGUE.items()),
+]
 
 
 class SubscriptionForm(forms.Form):

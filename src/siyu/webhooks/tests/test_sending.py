@@ -263,3 +263,15 @@ def test_unknown_event_types_are_refused(org, receiver):
         subscribe(org, receiver.url, "customer.deleted")
     with pytest.raises(DomainError, match="choose one or more"):
         webhook_subscription_create(actor=org.admin.user, url=receiver.url, event_types=[])
+
+
+def test_a_committed_change_wakes_the_sender_once(
+    org, receiver, django_capture_on_commit_callbacks
+):
+    subscription = subscribe(org, receiver.url)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        for n in range(3):
+            new_customer(n)
+    assert len(callbacks) == 1  # one wake-up for the transaction, not one per change
+    assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {Status.SUCCEEDED}
+    assert len(receiver.verified(subscription.secret)) == 3

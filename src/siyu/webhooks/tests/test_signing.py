@@ -2,6 +2,7 @@
 
 import hashlib
 import hmac
+from pathlib import Path
 
 import pytest
 
@@ -41,3 +42,14 @@ def test_a_malformed_header_fails_with_a_reason(header):
 def test_secrets_are_long_random_and_recognisable():
     one, two = new_secret(), new_secret()
     assert one != two and one.startswith("whsec_") and len(one) > 40
+
+
+def test_the_receiver_snippet_in_the_docs_accepts_our_signatures():
+    docs = Path(__file__).resolve().parents[4] / "docs" / "webhooks.md"
+    snippet = docs.read_text().split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(snippet, namespace)
+    header = sign("whsec_x", BODY)
+    assert namespace["verify"]("whsec_x", header, BODY)
+    assert not namespace["verify"]("whsec_y", header, BODY)
+    assert not namespace["verify"]("whsec_x", sign("whsec_x", BODY, timestamp=1), BODY)
