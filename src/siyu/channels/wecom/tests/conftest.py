@@ -26,3 +26,19 @@ def connection(db, wecom) -> Connection:
         callback_token=fake_wecom.CALLBACK_TOKEN,
         encoding_aes_key=fake_wecom.AES_KEY,
     )
+
+
+@pytest.fixture
+def emit(client, wecom, django_capture_on_commit_callbacks):
+    """POST a callback to the endpoint the way WeCom does (encrypted, signed); the processing
+    queued after the commit runs (Huey is immediate in tests). Returns the response."""
+    from urllib.parse import urlencode
+
+    def _emit(xml: str, **kwargs):
+        query, body = wecom.signed_callback(xml, **kwargs)
+        with django_capture_on_commit_callbacks(execute=True):
+            return client.post(
+                "/wecom/callback/?" + urlencode(query), data=body, content_type="text/xml"
+            )
+
+    return _emit
