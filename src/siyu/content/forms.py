@@ -121,3 +121,30 @@ class ShareForm(forms.Form):
         if bool(data.get("customer")) == bool(data.get("channel")):
             raise forms.ValidationError(_("Pick one customer or one channel."))
         return data
+
+
+class CaseMaterialForm(forms.Form):
+    """A case (testimonial) from a delivered order; content.selectors.case_prefill fills it."""
+
+    title = forms.CharField(label=_("Title"), max_length=100)
+    customer_label = forms.CharField(
+        label=_("Customer, as shown"),
+        max_length=50,
+        required=False,
+        help_text=_("Masked by default; write the full name only with the customer's consent."),
+    )
+    products = forms.CharField(label=_("Products"), max_length=300, required=False)
+    amount = forms.DecimalField(
+        label=_("Amount"), max_digits=14, decimal_places=2, min_value=0, required=False
+    )
+    quote = forms.CharField(
+        label=_("What the customer said"),
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 6}),
+    )
+    image = forms.FileField(
+        label=_("Image"),
+        required=False,
+        validators=[FileExtensionValidator(IMAGE_EXTENSIONS), _small],
+    )

@@ -17,6 +17,7 @@ from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, linebreaks
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import override
 
@@ -372,6 +373,7 @@ def _link_counters_refresh(*, link_ids: list[int]) -> None:
 
 # Case materials (案例素材)
 
+
 @transaction.atomic
 def case_material_create(
     *,
@@ -403,7 +405,9 @@ def case_material_create(
     facts = " · ".join(p for p in (products, f"¥{amount}" if amount is not None else "") if p)
     body = format_html(
         "<blockquote>{}</blockquote>{}{}",
-        linebreaks(quote, autoescape=True),
+        # linebreaks escapes the text itself and returns plain str: mark it so it is not
+        # escaped twice.
+        mark_safe(linebreaks(quote, autoescape=True)),
         format_html("<p>— {}</p>", customer_label) if customer_label else "",
         format_html("<p>{}</p>", facts) if facts else "",
     )

@@ -18,4 +18,6 @@ urlpatterns = [
     path("materials/<int:pk>/", views.material_detail, name="material_detail"),
     path("materials/<int:pk>/share/", views.material_share, name="material_share"),
     path("customers/<int:pk>/scripts/", views.customer_scripts, name="customer_scripts"),
+    path("customers/<int:pk>/cases/", views.customer_case_orders, name="customer_case_orders"),
+    path("cases/new/<int:order_id>/", views.case_new, name="case_new"),
 ]

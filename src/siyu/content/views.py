@@ -19,6 +19,7 @@ from siyu.console.access import ANY_ROLE, LEADS, role_required
 from siyu.console.htmx import for_htmx, is_htmx_partial
 from siyu.content.formatting import render_script
 from siyu.content.forms import (
+    CaseMaterialForm,
     MaterialFilterForm,
     MaterialForm,
     ScriptCategoryForm,
@@ -29,6 +30,10 @@ from siyu.content.forms import (
 )
 from siyu.content.models import TrackedLink
 from siyu.content.selectors import (
+    CASE_ORDER_STATUSES,
+    case_order_get,
+    case_orders_for,
+    case_prefill,
     material_get,
     material_links_visible,
     material_list,
@@ -40,6 +45,7 @@ from siyu.content.selectors import (
     staff_for,
 )
 from siyu.content.services import (
+    case_material_create,
     material_create,
     material_update,
     script_category_create,
@@ -50,6 +56,7 @@ from siyu.content.services import (
     tracked_link_for,
     tracked_links_for_customer,
 )
+from siyu.core.audit import client_ip
 from siyu.core.errors import DomainError
 from siyu.core.pagination import keyset_page
 from siyu.customers.selectors import CustomerFilters, customer_get, customer_search
@@ -381,3 +388,47 @@ def script_copied(request, pk: int):
     if not script_used(script_id=pk):
         return HttpResponse(status=404)
     return HttpResponse(status=204)
+
+
+# Case materials (案例素材)
+
+
+@role_required(LEADS)
+def customer_case_orders(request, pk: int):
+    """The profile's panel of delivered orders, each with "turn into case" or its case."""
+    customer = customer_get(viewer_for(request.user), pk)
+    orders = case_orders_for(customer_id=customer.pk)
+    context = {"customer": customer, "orders": orders}
+    return TemplateResponse(request, "content/_case_orders.html", context)
+
+
+@role_required(LEADS)
+def case_new(request, order_id: int):
+    """A prefilled form that turns a delivered order into a draft case material."""
+    viewer = viewer_for(request.user)
+    order = case_order_get(viewer=viewer, order_id=order_id)
+    initial = {"title": _("Customer story: %(order)s") % {"order": order.external_id}}
+    form = CaseMaterialForm(
+        request.POST or None, request.FILES or None, initial={**initial, **case_prefill(order)}
+    )
+    context = {"form": form, "order": order, "title": _("Turn an order into a case")}
+    if order.status not in CASE_ORDER_STATUSES:
+        context["error"] = _("Only a completed or partially refunded order can become a case.")
+        return TemplateResponse(request, "content/case_form.html", context, status=400)
+    if request.method != "POST":
+        return TemplateResponse(request, "content/case_form.html", context)
+    if form.is_valid():
+        try:
+            material = case_material_create(
+                order=order,
+                owner=staff_for(viewer),
+                actor=request.user,
+                ip=client_ip(request),
+                **form.cleaned_data,
+            )
+        except DomainError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            messages.success(request, _("Draft case saved; review it and publish it."))
+            return redirect("content:material_edit", pk=material.pk)
+    return TemplateResponse(request, "content/case_form.html", context, status=400)
