@@ -7,12 +7,15 @@ The pages need no JavaScript: the only script is the reading-time beacon.
 """
 
 import re
+from functools import wraps
 
+from django.conf import settings
 from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
+from django.http import FileResponse, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.utils import translation
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from siyu.content.models import Material
 from siyu.content.selectors import tracked_link_page
@@ -37,11 +40,31 @@ def _is_bot(request) -> bool:
     return not ua or "prefetch" in purpose.lower() or bool(BOT_UA.search(ua))
 
 
+def public(view):
+    """For pages served without middleware (content.public_handler): rendered in the
+    organisation's language whatever a console request left active in this worker, with the
+    headers SecurityMiddleware and XFrameOptionsMiddleware would add."""
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        with translation.override(settings.LANGUAGE_CODE):
+            response = view(request, *args, **kwargs)
+            if isinstance(response, TemplateResponse):
+                response.render()
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    return wrapped
+
+
 def _gone(request, status: int) -> TemplateResponse:
     return TemplateResponse(request, "content/public/gone.html", {"status": status}, status=status)
 
 
-@require_GET
+@public
+@require_safe
 def link_open(request, code: str):
     """The material for a customer: a page (article, poster, file) or a redirect (product)."""
     link = tracked_link_page(code)
@@ -79,6 +102,7 @@ def link_open(request, code: str):
     return response
 
 
+@public
 @csrf_exempt  # a sendBeacon from the customer's browser; bound to the unguessable visit token
 @require_POST
 def link_beacon(request, code: str):
@@ -100,15 +124,16 @@ def link_beacon(request, code: str):
     return HttpResponse(status=204)
 
 
-@require_GET
+@public
+@require_safe
 def link_asset(request, code: str, part: str):
     """The image or file of a shared material: reachable only through a link to it."""
     link = tracked_link_page(code)
     if link is None or link.material.status != Material.Status.PUBLISHED:
-        raise Http404
+        return _gone(request, 404)
     field = link.material.image if part == "image" else link.material.file
     if not field or not default_storage.exists(field.name):
-        raise Http404
+        return _gone(request, 404)
     name = field.name.rsplit("/", 1)[-1]
     response = FileResponse(
         default_storage.open(field.name), as_attachment=part == "file", filename=name

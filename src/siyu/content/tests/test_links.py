@@ -2,11 +2,15 @@
 kind without JavaScript, views counted once per visit and never for bots, the customer's
 event, the reading-time beacon, the sharer's notification, and the hot path's query count."""
 
+import io
 import re
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from django.test import Client
+from django.utils import translation
 
 from siyu.content.models import Material, MaterialView, TrackedLink
 from siyu.content.public_views import VISIT_COOKIE
@@ -284,3 +288,63 @@ def test_a_link_without_a_sharer_notifies_the_material_owner(customer, article, 
     link = tracked_link_for(material=article, staff=None, customer=customer)
     opened(link)
     assert Notification.objects.get().staff == article.owner
+
+
+def wsgi_get(path: str, **headers) -> tuple[str, list[tuple[str, str]], bytes]:
+    """A request through siyu.wsgi.application, as gunicorn makes it."""
+    from siyu.wsgi import application
+
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "HTTP_HOST": "testserver",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(),
+        "wsgi.errors": io.StringIO(),
+        **headers,
+    }
+    started = {}
+
+    def start_response(status, response_headers, exc_info=None):
+        started["status"], started["headers"] = status, response_headers
+
+    # As Django's test client does: the test's transaction must outlive the request.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        result = application(environ, start_response)
+        try:
+            body = b"".join(result)
+        finally:
+            result.close()
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+    return started["status"], started["headers"], body
+
+
+def test_gunicorn_serves_the_link_without_the_console_middleware(
+    org, customer, article, django_assert_num_queries
+):
+    link = tracked_link_for(material=article, staff=org.staff_a, customer=customer)
+    translation.activate("en")  # what a console request may leave behind in a worker
+    try:
+        with django_assert_num_queries(2):
+            status, headers, body = wsgi_get(f"/m/{link.code}", **PHONE)
+    finally:
+        translation.deactivate()
+    assert status == "200 OK" and "春季护肤指南" in body.decode()
+    assert MaterialView.objects.filter(link=link).count() == 1
+    # No session, CSRF or language cookie; the visit cookie only; security headers still set.
+    cookies = [value.strip() for name, value in headers if name == "Set-Cookie"]
+    assert len(cookies) == 1 and cookies[0].startswith(VISIT_COOKIE % link.code)
+    assert ("X-Frame-Options", "DENY") in headers
+    assert ("X-Content-Type-Options", "nosniff") in headers
+    status, _, body = wsgi_get("/m/NoSuchCode", **PHONE)
+    assert status == "404 Not Found" and "链接不存在" in body.decode()
+    # Other paths still go through the console's stack (login required).
+    status, headers, _ = wsgi_get("/content/materials/")
+    assert status == "302 Found" and "/login/" in dict(headers)["Location"]

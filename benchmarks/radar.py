@@ -1,0 +1,245 @@
+"""Load the public tracked-link page (/m/<code>) under gunicorn + PostgreSQL with wrk.
+
+Seeds one published article shared with one customer, starts gunicorn on loopback and drives
+it with `wrk --latency` in two runs:
+
+- reload: a browser that sends its visit cookie (a reload within 30 minutes) — the page costs
+  one SELECT (the link with its material);
+- open: every request is a new visit of a phone browser — one SELECT, one INSERT of the view,
+  and the follow-up task (event, counters, notification) pushed to the Redis queue; no worker
+  runs during the measurement, the queued tasks are counted and dropped afterwards.
+
+Needs wrk (`apt-get install -y wrk`), PostgreSQL and Redis:
+
+    .venv/bin/python benchmarks/radar.py \\
+        --database-url postgres://postgres@127.0.0.1:5432/siyu_radar_bench --duration 30
+
+Target: >= 1,000 requests/s with p99 < 20 ms on loopback.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PHONE_UA = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) MicroMessenger/8.0.50"
+QUEUE = "siyu-radar-bench"
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get(
+            "SIYU_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/siyu_radar_bench"
+        ),
+    )
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--bind", default="127.0.0.1:8765")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
+    parser.add_argument("--duration", type=int, default=30, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--runs", default="reload,open", help="which runs, comma-separated")
+    return parser.parse_args()
+
+
+def environment(args: argparse.Namespace) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        SIYU_DATABASE_URL=args.database_url,
+        SIYU_REDIS_URL=args.redis_url,
+        SIYU_QUEUE_NAME=QUEUE,
+        SIYU_DEBUG="0",
+        DJANGO_SETTINGS_MODULE="siyu.settings",
+        PYTHONPATH=str(ROOT / "src"),
+    )
+    return env
+
+
+def create_database(url: str) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[-1]
+    admin = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def seed(env: dict[str, str]) -> str:
+    """Migrate, then one published article shared by one staff member with one customer."""
+    subprocess.run(
+        [sys.executable, "-m", "django", "migrate", "--noinput", "-v", "0"], env=env, check=True
+    )
+    code = """
+from django.contrib.auth import get_user_model
+from siyu.content.models import Material
+from siyu.content.services import tracked_link_for
+from siyu.customers.models import Customer
+from siyu.org.models import Staff
+from django.utils import timezone
+user, _ = get_user_model().objects.get_or_create(username="radar-bench")
+staff, _ = Staff.objects.get_or_create(user=user, defaults={"name": "雷达"})
+customer, _ = Customer.objects.get_or_create(
+    name="压测客户", defaults={"first_seen_at": timezone.now()}
+)
+body = "".join(f"<p>第{i}段：春季护肤的要点，早晚清洁、保湿和防晒。</p>" for i in range(12))
+material, _ = Material.objects.get_or_create(
+    title="春季护肤指南（压测）",
+    defaults={"kind": "article", "body": body, "status": "published", "owner": staff},
+)
+print(tracked_link_for(material=material, staff=staff, customer=customer).code)
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()\n" + code],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return out.stdout.strip().splitlines()[-1]
+
+
+def start_gunicorn(args: argparse.Namespace, env: dict[str, str]) -> subprocess.Popen:
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "siyu.wsgi:application",
+            "--bind",
+            args.bind,
+            "--workers",
+            str(args.workers),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+    )
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"http://{args.bind}/m/not-a-link", timeout=1)
+        except urllib.error.HTTPError:
+            return server  # a 404 page: the server answers
+        except OSError:
+            time.sleep(0.2)
+    server.terminate()
+    raise SystemExit("gunicorn did not start")
+
+
+def visit_cookie(args: argparse.Namespace, code: str) -> str:
+    """Open the link once like a phone and keep the visit cookie it sets."""
+    request = urllib.request.Request(
+        f"http://{args.bind}/m/{code}", headers={"User-Agent": PHONE_UA}
+    )
+    with urllib.request.urlopen(request) as response:
+        cookie = response.headers["Set-Cookie"]
+    return cookie.split(";", 1)[0]
+
+
+def wrk(args: argparse.Namespace, url: str, headers: list[str]) -> dict[str, float]:
+    argv = [
+        "wrk", "--latency", "-t", str(args.threads), "-c", str(args.connections),
+        "-d", f"{args.duration}s",
+    ]  # fmt: skip
+    for header in headers:
+        argv += ["-H", header]
+    out = subprocess.run([*argv, url], check=True, capture_output=True, text=True).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": rate,
+        "p50": _ms(re.search(r"\s50%\s+(\S+)", out).group(1)),
+        "p99": _ms(re.search(r"\s99%\s+(\S+)", out).group(1)),
+        "requests": int(re.search(r"(\d+) requests in", out).group(1)),
+        "errors": int(errors.group(1)) if errors else 0,
+    }
+
+
+def _ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value).groups()
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def count_views(env: dict[str, str], code: str) -> int:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup()\n"
+            "from siyu.content.models import MaterialView\n"
+            f"print(MaterialView.objects.filter(link__code={code!r}).count())",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return int(out.stdout.strip().splitlines()[-1])
+
+
+def drop_queue(redis_url: str) -> int:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    # RedisHuey keeps only [a-z0-9] of the queue name in its keys.
+    keys = client.keys(f"huey.*{re.sub('[^a-z0-9]', '', QUEUE)}*")
+    queued = sum(client.llen(k) for k in keys if client.type(k) == b"list")
+    if keys:
+        client.delete(*keys)
+    return queued
+
+
+def main() -> None:
+    args = parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is missing: apt-get install -y wrk")
+    env = environment(args)
+    create_database(args.database_url)
+    code = seed(env)
+    drop_queue(args.redis_url)
+    load = os.getloadavg()
+    print(f"link /m/{code}; {os.cpu_count()} CPUs; load average {load[0]:.2f} {load[1]:.2f}")
+    print(
+        f"gunicorn {args.workers} sync workers; wrk {args.threads} threads, "
+        f"{args.connections} connections, {args.duration} s per run\n"
+    )
+    server = start_gunicorn(args, env)
+    try:
+        url = f"http://{args.bind}/m/{code}"
+        ua = f"User-Agent: {PHONE_UA}"
+        wanted = args.runs.split(",")
+        runs = []
+        if "reload" in wanted:
+            runs.append(
+                ("reload (visit cookie): 1 query", [ua, f"Cookie: {visit_cookie(args, code)}"])
+            )
+        if "open" in wanted:
+            runs.append(("open (new visit): SELECT + INSERT + enqueue", [ua]))
+        print(f"{'run':46} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx/3xx':>12}")
+        for label, headers in runs:
+            before = count_views(env, code)
+            result = wrk(args, url, headers)
+            recorded = count_views(env, code) - before
+            print(
+                f"{label:46} {result['rps']:9.0f} {result['p50']:8.2f} {result['p99']:8.2f} "
+                f"{result['errors']:12d}"
+            )
+            print(f"{'':46} {result['requests']:,} requests, {recorded:,} views recorded")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    print(f"\nfollow-up tasks queued (dropped): {drop_queue(args.redis_url):,}")
+    load = os.getloadavg()
+    print(f"load average after: {load[0]:.2f} {load[1]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
