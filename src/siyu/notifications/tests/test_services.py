@@ -4,6 +4,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from siyu.customers.services import customers_merge
 from siyu.customers.tests.factories import CustomerFactory
 from siyu.notifications.models import Notification
 from siyu.notifications.selectors import notification_list, notification_unread_count
@@ -102,3 +103,12 @@ def test_list_puts_unread_first_then_newest(org):
 
     assert titles == ["new unread", "old unread", "read"]
     assert list(notification_list(staff_id=None)) == []
+
+
+def test_a_customer_merge_moves_notifications_to_the_survivor(org):
+    survivor, absorbed = CustomerFactory(), CustomerFactory()
+    notify(staff_ids=[org.staff_a.pk], kind="k", key="a", title="t", customer_id=absorbed.pk)
+
+    customers_merge(survivor=survivor, absorbed=[absorbed])
+
+    assert Notification.objects.get().customer_id == survivor.pk
