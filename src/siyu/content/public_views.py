@@ -78,7 +78,7 @@ def link_open(request, code: str):
     if not TOKEN.fullmatch(token):
         token = ""
         if request.method == "GET" and not _is_bot(request):
-            token = material_view_open(link=link).token
+            token = material_view_open(link=link)
             fresh = True
     if material.kind == Material.Kind.PRODUCT:
         response = HttpResponseRedirect(material.url)
