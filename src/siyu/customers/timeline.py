@@ -59,19 +59,18 @@ class Cursor:
     @classmethod
     def parse(cls, text: str) -> "Cursor":
         """Raises CursorError naming what is wrong with the text."""
-        parts = text.split(".")
+        parts = text.split(".") if len(text) <= 60 else []
         if len(parts) != 3:
             raise CursorError(_("expected time.kind.id"))
         micros, kind, id_ = parts
-        if not re.fullmatch(r"-?\d{1,18}", micros) or not re.fullmatch(r"\d{1,18}", id_):
+        if not re.fullmatch(r"-?[0-9]{1,18}", micros) or not re.fullmatch(r"[0-9]{1,18}", id_):
             raise CursorError(_("the time and the id must be whole numbers"))
         if kind not in KINDS:
             raise CursorError(_("unknown kind of record"))
-        try:
-            at = EPOCH + timedelta(microseconds=int(micros))
-        except OverflowError:
-            raise CursorError(_("the time is out of range")) from None
-        return cls(at=at, kind=kind, id=int(id_))
+        # Well inside what datetime, both databases and the day headers' zone conversion take.
+        if not CURSOR_MICROS[0] <= int(micros) < CURSOR_MICROS[1]:
+            raise CursorError(_("the time is out of range"))
+        return cls(at=EPOCH + timedelta(microseconds=int(micros)), kind=kind, id=int(id_))
 
 
 class CursorError(ValueError):
@@ -79,6 +78,9 @@ class CursorError(ValueError):
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+CURSOR_MICROS = tuple(
+    (datetime(year, 1, 1, tzinfo=UTC) - EPOCH) // timedelta(microseconds=1) for year in (1000, 3000)
+)
 
 
 @dataclass(frozen=True)
@@ -320,10 +322,11 @@ def _event_detail(
         title = props.get("material_title") or f"#{props.get('material_id', '?')}"
         return EventDetail(label, [], material_title=_short(title), shared_by=staff or "")
     # The properties the registry describes, under their description; when it describes none
-    # of them, the first few as they came, so nothing the sender meant is invisible.
-    named = [(descriptions[k], k) for k in descriptions if k in props]
+    # of them, the first few by name, so nothing the sender meant is invisible. By name: a
+    # PostgreSQL jsonb keeps no order of its keys.
+    named = [(descriptions[k], k) for k in sorted(descriptions) if k in props]
     if not named:
-        named = [(k, k) for k in props]
+        named = [(k, k) for k in sorted(props)]
     shown = [
         (str(title), _shown_value(key, props[key], mask_pii=mask_pii))
         for title, key in named[:SHOWN_PROPERTIES]

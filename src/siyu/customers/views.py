@@ -195,7 +195,7 @@ class TimelineFilterForm(forms.Form):
         required=False,
         choices=[("", _("Everything")), *((k.code, k.label) for k in KINDS.values())],
     )
-    before = forms.CharField(label=_("Page link"), required=False, max_length=60)
+    before = forms.CharField(label=_("Page link"), required=False)
 
     def clean_before(self) -> Cursor | None:
         text = self.cleaned_data["before"]
@@ -271,9 +271,10 @@ def customer_timeline_view(request, pk: int):
     context = _timeline_context(request, customer)
     if context["timeline_form"].errors:
         return TemplateResponse(request, "customers/_timeline.html", context, status=400)
-    page = context["timeline_before"] is not None and is_htmx_partial(request)
-    template = "customers/_timeline_items.html" if page else "customers/_timeline.html"
-    return TemplateResponse(request, template, context)
+    if context["timeline_before"] is not None and is_htmx_partial(request):
+        context["timeline_appended"] = True
+        return TemplateResponse(request, "customers/_timeline_items.html", context)
+    return TemplateResponse(request, "customers/_timeline.html", context)
 
 
 @role_required(ANY_ROLE)

@@ -58,7 +58,7 @@ def test_profile_opens_for_viewers_in_scope(org, mine, login, who):
     assert response.status_code == 200
     content = response.content.decode()
     assert "王小明" in content
-    assert "暂无时间线记录" in content
+    assert f"添加员工 {org.staff_a.name} 为好友" in content  # the relationship, on the timeline
 
 
 @pytest.mark.parametrize("who", ["manager_b", "staff_b", "staff_a2"])
