@@ -5,6 +5,7 @@ from siyu.content.models import Material, Script
 from siyu.customers.models import Customer
 from siyu.org.models import Staff
 from siyu.segments.models import Segment, SegmentSnapshot
+from siyu.webhooks.models import WebhookSubscription
 
 
 class ChannelName(models.TextChoices):
@@ -92,6 +93,10 @@ class Step(models.Model):
     order = models.PositiveSmallIntegerField(_("order"), default=1)
     delay_minutes = models.PositiveIntegerField(_("delay after entry (minutes)"), default=0)
     channel = models.CharField(_("channel"), max_length=16, choices=ChannelName.choices)
+    # Where a webhook step posts: the subscription's URL, signed with its secret.
+    webhook = models.ForeignKey(
+        WebhookSubscription, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         ordering = ["campaign", "order"]

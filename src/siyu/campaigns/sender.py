@@ -136,6 +136,13 @@ def _refusal(row: Delivery, address: str, adapter: ChannelAdapter, caps) -> str:
     return ""
 
 
+def _extra(row: Delivery) -> dict:
+    extra = {"campaign_id": row.campaign_id, "step_id": row.step_id, "variant": row.variant.name}
+    if row.step.webhook_id:
+        extra.update(url=row.step.webhook.url, secret=row.step.webhook.secret)
+    return extra
+
+
 def _settle(row: Delivery, result: Result, now: datetime, summary: SendSummary) -> None:
     row.error = result.error
     if result.outcome == Outcome.SENT:
@@ -176,6 +183,7 @@ def deliveries_send_batch(
             "variant__script__material",
             "variant__material",
             "campaign",
+            "step__webhook",
         )
         .order_by("planned_for", "pk")
     )
@@ -212,6 +220,7 @@ def deliveries_send_batch(
                     variant.subject, customer=row.customer, staff=staff, material=material
                 ),
                 staff_id=staff.pk if staff else None,
+                extra=_extra(row),
             )
         )
     if messages:

@@ -32,6 +32,7 @@ from siyu.content.models import Material, Script
 from siyu.core.errors import DomainError
 from siyu.org.models import Staff
 from siyu.segments.models import Segment
+from siyu.webhooks.models import WebhookSubscription
 
 __all__ = [
     "campaign_cancel",
@@ -105,6 +106,7 @@ def step_add(
     channel: str,
     delay_minutes: int = 0,
     variants: Sequence[dict],
+    webhook: WebhookSubscription | None = None,
 ) -> Step:
     """Add a step with its variants: dicts of name, weight, script, material, subject, body.
 
@@ -116,7 +118,11 @@ def step_add(
         raise DomainError(_("A step needs at least one variant."), field="variants")
     order = (campaign.steps.order_by("-order").values_list("order", flat=True).first() or 0) + 1
     step = Step.objects.create(
-        campaign=campaign, order=order, delay_minutes=delay_minutes, channel=channel
+        campaign=campaign,
+        order=order,
+        delay_minutes=delay_minutes,
+        channel=channel,
+        webhook=webhook,
     )
     for index, spec in enumerate(variants):
         script: Script | None = spec.get("script")
@@ -147,6 +153,8 @@ def _check_ready(campaign: Campaign) -> None:
                 _("The channel %(channel)s is not available.") % {"channel": step.channel},
                 field="steps",
             )
+        if step.channel == "webhook" and step.webhook_id is None:
+            raise DomainError(_("A webhook step needs a webhook."), field="steps")
         if not any(v.weight > 0 for v in step.variants.all()):
             raise DomainError(_("Every step needs a variant with a weight."), field="steps")
     kind = campaign.kind

@@ -97,4 +97,4 @@ def registered() -> list[str]:
 
 def _load_builtin() -> None:
     # Imported late: the built-in adapters register themselves on import.
-    from siyu.channels import email, sms, staff_task  # noqa: F401
+    from siyu.channels import email, sms, staff_task, webhook  # noqa: F401

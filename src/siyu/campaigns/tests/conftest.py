@@ -53,6 +53,7 @@ def make_campaign(org, segment):
         variants=None,
         delays=None,
         now=NOW,
+        webhook=None,
         **fields,
     ):
         fields.setdefault("segment", segment)
@@ -64,6 +65,7 @@ def make_campaign(org, segment):
                 campaign=campaign,
                 channel=channel,
                 delay_minutes=(delays or [0] * 9)[index],
+                webhook=webhook,
                 variants=variants
                 or [
                     {
@@ -162,5 +164,73 @@ def sms_gateway(settings):
     settings.SIYU_SMS_GATEWAY_URL = f"http://127.0.0.1:{server.server_address[1]}/send"
     settings.SIYU_SMS_API_KEY, settings.SIYU_SMS_SECRET = API_KEY, SECRET
     yield gateway
+    server.shutdown()
+    server.server_close()
+
+
+class Sink:
+    """A webhook receiver: the bodies it accepted, by idempotency key, and every post."""
+
+    def __init__(self):
+        self.received: dict[str, dict] = {}
+        self.posts = 0
+        self.bad_signatures = 0
+        self.status = 200
+        self.lock = threading.Lock()
+
+
+def start_sink(secret: str) -> tuple[Sink, ThreadingHTTPServer]:
+    from siyu.webhooks.signing import SignatureError, verify
+
+    sink = Sink()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as a real receiver
+
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            length = int(self.headers["Content-Length"])
+            body = self.rfile.read(length)
+            if len(body) < length:  # the sender died mid-request: nothing was delivered
+                self.close_connection = True
+                return
+            status = sink.status
+            try:
+                verify(secret, self.headers.get("X-Siyu-Signature", ""), body)
+            except SignatureError:
+                status = 400
+                with sink.lock:
+                    sink.bad_signatures += 1
+            with sink.lock:
+                sink.posts += 1
+                if status == 200:
+                    data = json.loads(body)
+                    assert data["idempotency_key"] == self.headers["X-Siyu-Delivery"]
+                    sink.received.setdefault(data["idempotency_key"], data)
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return sink, server
+
+
+@pytest.fixture
+def webhook_sink(settings, db):
+    """A local webhook receiver and a subscription pointing at it (private addresses allowed)."""
+    from siyu.webhooks.models import WebhookSubscription
+    from siyu.webhooks.signing import new_secret
+
+    settings.SIYU_WEBHOOKS_ALLOW_PRIVATE = True
+    secret = new_secret()
+    sink, server = start_sink(secret)
+    sink.subscription = WebhookSubscription.objects.create(
+        url=f"http://127.0.0.1:{server.server_address[1]}/hook", secret=secret, event_types=[]
+    )
+    yield sink
     server.shutdown()
     server.server_close()

@@ -106,3 +106,22 @@ def test_test_connection_when_wecom_is_down(org, login, connection, wecom, setti
 def test_test_connection_is_admin_only_and_post_only(org, login, connection):
     assert login(org.manager_a).post(URL + "test/").status_code == 404
     assert login(org.admin).get(URL + "test/").status_code == 405
+
+
+def test_page_speaks_chinese_by_default(org, login, connection):
+    page = login(org.admin).get(URL).content.decode()
+    assert "企业微信连接" in page
+    assert "测试连接" in page
+
+
+def test_page_queries_are_bounded(org, login, connection, django_assert_num_queries):
+    from siyu.channels.wecom.models import Callback
+
+    Callback.objects.bulk_create(
+        Callback(digest=f"{n:040d}", nonce=str(n), timestamp=n, event="e", xml="<xml/>")
+        for n in range(40)
+    )
+    client = login(org.admin)
+    client.get(URL)  # warm the session and viewer caches
+    with django_assert_num_queries(0):
+        assert client.get(URL).status_code == 200
