@@ -2,8 +2,9 @@
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from decimal import Decimal
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
 
 from siyu.campaigns.dnd import CapCounter, cap_windows
 from siyu.campaigns.models import Campaign, Delivery
@@ -74,7 +75,9 @@ def campaigns_visible_to(viewer: Viewer) -> QuerySet[Campaign]:
 
 
 def campaign_figures(campaign: Campaign) -> dict[str, object]:
-    """Deliveries by status and suppression reason, in one query."""
+    """Deliveries by status and suppression reason, conversions, revenue and ROI: two queries.
+
+    ROI is (attributed revenue − cost) / cost, None without a cost."""
     by_status: dict[str, int] = {}
     by_reason: dict[str, int] = {}
     rows = (
@@ -87,4 +90,14 @@ def campaign_figures(campaign: Campaign) -> dict[str, object]:
         by_status[row["status"]] = by_status.get(row["status"], 0) + row["n"]
         if row["status"] == Delivery.Status.SUPPRESSED:
             by_reason[row["reason"]] = by_reason.get(row["reason"], 0) + row["n"]
-    return {"by_status": by_status, "by_reason": by_reason, "total": sum(by_status.values())}
+    totals = campaign.conversions.aggregate(n=Count("id"), revenue=Sum("amount"))
+    revenue = totals["revenue"] or Decimal(0)
+    roi = (revenue - campaign.cost) / campaign.cost if campaign.cost else None
+    return {
+        "by_status": by_status,
+        "by_reason": by_reason,
+        "total": sum(by_status.values()),
+        "conversions": totals["n"],
+        "revenue": revenue,
+        "roi": roi,
+    }

@@ -8,6 +8,7 @@ from django.conf import settings
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task, lock_task
 
+from siyu.campaigns.attribution import conversions_attribute
 from siyu.campaigns.services import (
     campaign_plan_due,
     deliveries_poll_accepted,
@@ -40,3 +41,9 @@ def deliveries_send_task() -> int:
 @lock_task("campaigns-poll")
 def deliveries_poll_every_five_minutes() -> None:
     deliveries_poll_accepted()
+
+
+@db_periodic_task(crontab(minute="7"))
+@lock_task("campaigns-attribute")
+def conversions_attribute_hourly() -> None:
+    conversions_attribute()
