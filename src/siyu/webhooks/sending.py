@@ -41,6 +41,8 @@ BATCH = 20
 # Longer than a batch can take (BATCH × the timeout), so a slow worker keeps its claim.
 CLAIM_TIMEOUT = timedelta(minutes=10)
 EXCERPT = 1000
+# The delivery log keeps finished deliveries this long; waiting ones stay until they finish.
+KEEP_DAYS = 30
 Status = WebhookDelivery.Status
 
 
@@ -239,7 +241,11 @@ def webhook_delivery_attempt(*, delivery: WebhookDelivery, client: httpx.Client)
 
 
 def _count_failure(subscription_id: int, now, result: Outcome) -> None:
-    subscription = WebhookSubscription.objects.select_for_update().get(pk=subscription_id)
+    subscription = (
+        WebhookSubscription.objects.select_for_update().filter(pk=subscription_id).first()
+    )
+    if subscription is None:  # deleted while its delivery was on the way
+        return
     subscription.failure_streak += 1
     subscription.failing_since = subscription.failing_since or now
     fields = ["failure_streak", "failing_since"]
@@ -255,3 +261,16 @@ def _count_failure(subscription_id: int, now, result: Outcome) -> None:
         )[:300]
         fields += ["active", "disabled_reason"]
     subscription.save(update_fields=fields)
+
+
+def webhook_deliveries_purge(*, keep_days: int = KEEP_DAYS, batch: int = 5_000) -> int:
+    """Delete succeeded and dead deliveries older than `keep_days`, a batch per statement so
+    the table is never locked for long; return how many went."""
+    cutoff = timezone.now() - timedelta(days=keep_days)
+    old = WebhookDelivery.objects.filter(
+        status__in=[Status.SUCCEEDED, Status.DEAD], created_at__lt=cutoff
+    )
+    removed = 0
+    while ids := list(old.order_by("pk").values_list("pk", flat=True)[:batch]):
+        removed += WebhookDelivery.objects.filter(pk__in=ids).delete()[0]
+    return removed

@@ -275,3 +275,38 @@ def test_a_committed_change_wakes_the_sender_once(
     assert len(callbacks) == 1  # one wake-up for the transaction, not one per change
     assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {Status.SUCCEEDED}
     assert len(receiver.verified(subscription.secret)) == 3
+
+
+def test_finished_deliveries_are_purged_after_the_keeping_time(org, receiver):
+    subscription = subscribe(org, receiver.url)
+    old = timezone.now() - timedelta(days=sending.KEEP_DAYS, minutes=1)
+    for status, created_at in [
+        (Status.SUCCEEDED, old),
+        (Status.DEAD, old),
+        (Status.FAILED, old),  # still to be retried: kept
+        (Status.SUCCEEDED, timezone.now()),
+    ]:
+        WebhookDelivery.objects.create(
+            subscription=subscription,
+            event_type="ping",
+            payload={},
+            status=status,
+            created_at=created_at,
+        )
+    assert sending.webhook_deliveries_purge(batch=1) == 2
+    assert sorted(WebhookDelivery.objects.values_list("status", flat=True)) == [
+        Status.FAILED,
+        Status.SUCCEEDED,
+    ]
+
+
+def test_a_subscription_deleted_while_sending_is_no_error(org, receiver):
+    subscription = subscribe(org, receiver.url)
+    receiver.answer(500)
+    new_customer()
+    (claimed,) = webhook_deliveries_claim()
+    delivery = WebhookDelivery.objects.select_related("subscription").get(pk=claimed)
+    WebhookSubscription.objects.filter(pk=subscription.pk).delete()
+    with sending._client() as client:
+        result = sending.webhook_delivery_attempt(delivery=delivery, client=client)
+    assert not result.ok and result.status_code == 500

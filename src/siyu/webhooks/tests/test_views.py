@@ -167,3 +167,20 @@ def test_a_delivery_shows_its_payload_and_a_dead_one_can_be_retried(org, login, 
     assert client.get(reverse("webhooks:delivery", args=[999999])).status_code == 404
     assert client.post(reverse("webhooks:retry", args=[999999])).status_code == 404
     assert client.get(reverse("webhooks:detail", args=[999999])).status_code == 404
+
+
+def test_the_list_costs_the_same_queries_for_any_number_of_webhooks(
+    org, login, receiver, django_assert_num_queries
+):
+    client = login(org.admin)
+    url = reverse("webhooks:list")
+    webhook_subscription_create(actor=org.admin.user, url=receiver.url, event_types=["*"])
+    client.get(url)
+    with django_assert_num_queries(4):
+        client.get(url)
+    for _ in range(5):
+        webhook_subscription_create(actor=org.admin.user, url=receiver.url, event_types=["*"])
+    queue(3)
+    with django_assert_num_queries(4):
+        html = client.get(url).content.decode()
+    assert html.count('id="webhook-') == 6
