@@ -44,6 +44,16 @@ SHOWN_PROPERTIES = 4
 SHOWN_VALUE_LENGTH = 80
 
 
+class CursorError(ValueError):
+    pass
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+CURSOR_MICROS = tuple(
+    (datetime(year, 1, 1, tzinfo=UTC) - EPOCH) // timedelta(microseconds=1) for year in (1000, 3000)
+)
+
+
 @dataclass(frozen=True)
 class Cursor:
     """The place of the last item shown: older items sort after it. Text form `micros.kind.id`
@@ -71,16 +81,6 @@ class Cursor:
         if not CURSOR_MICROS[0] <= int(micros) < CURSOR_MICROS[1]:
             raise CursorError(_("the time is out of range"))
         return cls(at=EPOCH + timedelta(microseconds=int(micros)), kind=kind, id=int(id_))
-
-
-class CursorError(ValueError):
-    pass
-
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-CURSOR_MICROS = tuple(
-    (datetime(year, 1, 1, tzinfo=UTC) - EPOCH) // timedelta(microseconds=1) for year in (1000, 3000)
-)
 
 
 @dataclass(frozen=True)
