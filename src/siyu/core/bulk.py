@@ -13,6 +13,7 @@ from the table's sequence.
     bulk_insert(Customer, ["id", "name", "first_seen_at"], zip(ids, names, times))
 
 A load that is large next to what the tables hold already goes faster inside `load_mode`.
+A JSON value already serialised can be passed as JSONText, so it is not serialised twice.
 """
 
 import zlib
@@ -38,6 +39,16 @@ SQLITE_PREPARED = (
     models.UUIDField,
 )
 POSTGRESQL_PREPARED = (models.JSONField,)
+
+
+class JSONText(str):
+    """A JSON value already serialised, for a JSON column: written as it is, not dumped again.
+
+    For callers that have the text at hand anyway (ingestion checks the size of each event's
+    properties as JSON); the text must be valid JSON, which is not checked here.
+    """
+
+    __slots__ = ()
 
 
 def bulk_insert(
@@ -387,24 +398,42 @@ def _with_defaults(model, rows: Iterable[Row], fields: list) -> tuple[Iterable[R
 
 def _prepared(rows: Iterable[Row], fields: list, connection) -> Iterable[Row]:
     kinds = POSTGRESQL_PREPARED if connection.vendor == "postgresql" else SQLITE_PREPARED
-    preparers: list[tuple[int, Callable, type | None]] = [
-        (
-            index,
-            field.get_db_prep_save,
-            Decimal
-            if connection.vendor == "sqlite" and isinstance(field, models.DecimalField)
-            else None,
-        )
-        for index, field in enumerate(fields)
-        if isinstance(field, kinds)
-    ]
+    preparers: list[tuple[int, Callable, type | None, bool]] = []
+    for index, field in enumerate(fields):
+        if isinstance(field, models.JSONField):
+            # JSON values rarely repeat, and dicts cannot be cache keys: no cache.
+            preparers.append((index, _json_preparer(field, connection), None, False))
+        elif isinstance(field, kinds):
+            sqlite_decimal = connection.vendor == "sqlite" and isinstance(
+                field, models.DecimalField
+            )
+            as_is = Decimal if sqlite_decimal else None
+            preparers.append((index, field.get_db_prep_save, as_is, True))
     if not preparers:
         return rows
     return _prepare_each(rows, preparers, connection)
 
 
+def _json_preparer(field: models.JSONField, connection) -> Callable:
+    """The field's own preparation of a value, except that JSONText goes in as it is."""
+    if connection.vendor == "postgresql":
+        from psycopg.types.json import Jsonb
+
+        def as_is(text: str) -> object:
+            return Jsonb(text, dumps=str)  # psycopg writes what dumps returns
+    else:
+        as_is = str  # SQLite keeps JSON as text
+
+    def prepare(value: object, connection) -> object:
+        if type(value) is JSONText:
+            return as_is(value)
+        return field.get_db_prep_save(value, connection)
+
+    return prepare
+
+
 def _prepare_each(
-    rows: Iterable[Row], preparers: list[tuple[int, Callable, type | None]], connection
+    rows: Iterable[Row], preparers: list[tuple[int, Callable, type | None, bool]], connection
 ) -> Iterator[Row]:
     # Loads repeat values (one timestamp for a whole chunk, the same dates): prepare each once.
     # A value already of the `as_is` type binds as its prepared form would (a Decimal through
@@ -412,15 +441,18 @@ def _prepare_each(
     caches: list[dict] = [{} for _ in preparers]
     for row in rows:
         row = list(row)
-        for (index, prepare, as_is), cache in zip(preparers, caches, strict=True):
+        for (index, prepare, as_is, cached), cache in zip(preparers, caches, strict=True):
             value = row[index]
             if type(value) is as_is:
+                continue
+            if not cached:
+                row[index] = prepare(value, connection)
                 continue
             try:
                 row[index] = cache[value]
             except KeyError:
                 row[index] = cache[value] = prepare(value, connection)
-            except TypeError:  # unhashable (JSON): prepare every time
+            except TypeError:  # unhashable: prepare every time
                 row[index] = prepare(value, connection)
         yield row
 

@@ -131,7 +131,16 @@ class EventIn(BaseModel):
             raise ValueError("must not contain unpaired surrogates") from None
         if size > MAX_PROPERTIES_BYTES:
             raise ValueError(f"is larger than {MAX_PROPERTIES_BYTES} bytes as JSON")
-        return value
+        checked = Properties(value)
+        checked.json = text
+        return checked
+
+
+class Properties(dict):
+    """An event's properties, with the JSON text they were checked as: the insert reuses it
+    instead of serialising them a second time."""
+
+    __slots__ = ("json",)
 
 
 def _check_strings(value: Any, depth: int = 0) -> None:

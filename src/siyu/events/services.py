@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 import pydantic
 from django.db import transaction
 
-from siyu.core.bulk import bulk_insert_ignoring_conflicts, select_in
+from siyu.core.bulk import JSONText, bulk_insert_ignoring_conflicts, select_in
 from siyu.core.errors import DomainError
 from siyu.customers.identifiers import Identifier
 from siyu.customers.models import Identity
 from siyu.customers.services import customer_resolve
 from siyu.events.models import Event, EventType
-from siyu.events.schemas import EventIn
+from siyu.events.schemas import EventIn, Properties
 
 ACCEPTED, DUPLICATE, INVALID = "accepted", "duplicate", "invalid"
 
@@ -159,13 +159,25 @@ def _store(events: dict[int, EventIn], customer_of: dict[int, int]) -> set[str]:
             Event,
             ["customer_id", "type", "occurred_at", "properties", "source", "idempotency_key"],
             (
-                (customer_of[i], e.type, e.occurred_at, e.properties, e.source, e.idempotency_key)
+                (
+                    customer_of[i],
+                    e.type,
+                    e.occurred_at,
+                    _json(e.properties),
+                    e.source,
+                    e.idempotency_key,
+                )
                 for i, e in events.items()
             ),
             binary=True,
             returning="idempotency_key",
         )
     )
+
+
+def _json(properties: dict) -> object:
+    # Properties checked by EventIn carry their JSON text; the default {} does not.
+    return JSONText(properties.json) if isinstance(properties, Properties) else properties
 
 
 def _register_types(names: set[str]) -> None:

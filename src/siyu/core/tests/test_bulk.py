@@ -4,9 +4,16 @@ from decimal import Decimal
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from siyu.core.bulk import bulk_insert, bulk_insert_ignoring_conflicts, load_mode, reserve_ids
+from siyu.core.bulk import (
+    JSONText,
+    bulk_insert,
+    bulk_insert_ignoring_conflicts,
+    load_mode,
+    reserve_ids,
+)
 from siyu.customers.models import Channel, Customer, Identity
 from siyu.customers.tests.factories import CustomerFactory
+from siyu.events.models import Event
 
 SEEN = datetime(2025, 3, 1, 8, 30, 15, 123456, tzinfo=UTC)
 
@@ -92,3 +99,32 @@ def test_rows_that_break_a_unique_constraint_are_skipped_and_the_rest_inserted(d
     # then the taken and repeated codes are skipped, nothing fails, the new one is there once
     assert sorted(Channel.objects.values_list("code", flat=True)) == ["jd", "tmall"]
     assert Channel.objects.get(code="tmall").name == "天猫"
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_the_rows_written_are_returned_and_json_text_is_stored_as_its_value(db, binary):
+    # given an event already stored under key "k1"
+    customer = CustomerFactory()
+    columns = ["customer_id", "type", "occurred_at", "properties", "idempotency_key"]
+    first = [(customer.pk, "paid", SEEN, {"n": 1}, "k1")]
+    assert bulk_insert_ignoring_conflicts(Event, columns, first, returning="idempotency_key") == [
+        "k1"
+    ]
+    # when k1 comes again with k2, whose properties are given as JSON text, and k3 twice
+    rows = [
+        (customer.pk, "paid", SEEN, {"n": 2}, "k1"),
+        (customer.pk, "paid", SEEN, JSONText('{"长": [1, "文本"], "nested": {"ok": true}}'), "k2"),
+        (customer.pk, "paid", SEEN, {}, "k3"),
+        (customer.pk, "paid", SEEN, {}, "k3"),
+    ]
+    stored = bulk_insert_ignoring_conflicts(
+        Event, columns, rows, binary=binary, returning="idempotency_key"
+    )
+    # then only the rows written are answered, and the text reads back as the JSON it is
+    assert sorted(stored) == ["k2", "k3"]
+    assert Event.objects.get(idempotency_key="k1").properties == {"n": 1}
+    assert Event.objects.get(idempotency_key="k2").properties == {
+        "长": [1, "文本"],
+        "nested": {"ok": True},
+    }
+    assert Event.objects.filter(properties__nested__ok=True).count() == 1
