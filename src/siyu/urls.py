@@ -16,6 +16,7 @@ urlpatterns = [
     path("imports/", include("siyu.imports.urls")),
     path("tags/", include("siyu.tags.urls")),
     path("segments/", include("siyu.segments.urls")),
+    path("campaigns/", include("siyu.campaigns.urls")),
     path("events/", include("siyu.events.urls")),
     path("content/", include("siyu.content.urls")),
     # Tracked material links opened by customers: public, no login (content.public_views).

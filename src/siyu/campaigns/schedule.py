@@ -3,6 +3,7 @@
 from datetime import datetime, timedelta
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from huey import crontab
 
 from siyu.core.errors import DomainError
@@ -16,12 +17,14 @@ def cron_parse(expression: str):
     fields = (expression or "").split()
     if len(fields) != 5:
         raise DomainError(
-            "A schedule has five fields: minute hour day month weekday.", field="schedule"
+            _("A schedule has five fields: minute hour day month weekday."), field="schedule"
         )
     try:
         return crontab(*fields, strict=True)
     except ValueError as error:
-        raise DomainError(f"Schedule: {error}", field="schedule") from None
+        raise DomainError(
+            _("The schedule is not valid: %(error)s") % {"error": error}, field="schedule"
+        ) from None
 
 
 def cron_ticks(expression: str, *, after: datetime, until: datetime) -> list[datetime]:

@@ -101,3 +101,12 @@ def campaign_figures(campaign: Campaign) -> dict[str, object]:
         "revenue": revenue,
         "roi": roi,
     }
+
+
+def campaign_steps(campaign: Campaign) -> list:
+    """The steps with their variants (and scripts), in two queries."""
+    return list(
+        campaign.steps.select_related("webhook")
+        .prefetch_related("variants__script")
+        .order_by("order")
+    )

@@ -29,7 +29,9 @@ from siyu.campaigns.sender import (
 )
 from siyu.channels.base import Outcome, Result, registered
 from siyu.content.models import Material, Script
+from siyu.core.audit import audit_record
 from siyu.core.errors import DomainError
+from siyu.core.models import AuditLog
 from siyu.org.models import Staff
 from siyu.segments.models import Segment
 from siyu.webhooks.models import WebhookSubscription
@@ -194,8 +196,19 @@ def campaign_schedule(*, campaign: Campaign, now: datetime | None = None) -> Cam
     return campaign
 
 
+def _audit(campaign: Campaign, actor, ip: str | None, what: str) -> None:
+    if actor is not None:
+        audit_record(
+            actor=actor,
+            action=AuditLog.Action.UPDATE,
+            target=campaign,
+            summary=f"{what} campaign {campaign.name}",
+            ip=ip,
+        )
+
+
 @transaction.atomic
-def campaign_pause(*, campaign: Campaign) -> Campaign:
+def campaign_pause(*, campaign: Campaign, actor=None, ip: str | None = None) -> Campaign:
     """Hold a scheduled or running campaign: nothing is planned or sent until it resumes.
     Pending deliveries stay pending (the sender only claims those of running campaigns)."""
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
@@ -203,11 +216,12 @@ def campaign_pause(*, campaign: Campaign) -> Campaign:
         raise DomainError(_("Only a scheduled or running campaign can be paused."))
     campaign.status = Status.PAUSED
     campaign.save(update_fields=["status", "updated_at"])
+    _audit(campaign, actor, ip, "paused")
     return campaign
 
 
 @transaction.atomic
-def campaign_resume(*, campaign: Campaign) -> Campaign:
+def campaign_resume(*, campaign: Campaign, actor=None, ip: str | None = None) -> Campaign:
     """Paused → running again (or scheduled when it never started); what fell due while it was
     paused goes out now, subject to quiet hours and caps."""
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
@@ -215,11 +229,14 @@ def campaign_resume(*, campaign: Campaign) -> Campaign:
         raise DomainError(_("Only a paused campaign can be resumed."))
     campaign.status = Status.RUNNING if campaign.started_at else Status.SCHEDULED
     campaign.save(update_fields=["status", "updated_at"])
+    _audit(campaign, actor, ip, "resumed")
     return campaign
 
 
 @transaction.atomic
-def campaign_cancel(*, campaign: Campaign, now: datetime | None = None) -> int:
+def campaign_cancel(
+    *, campaign: Campaign, now: datetime | None = None, actor=None, ip: str | None = None
+) -> int:
     """Stop for good: pending deliveries become cancelled, journeys close. Returns how many
     deliveries were cancelled; those already sending finish."""
     now = now or timezone.now()
@@ -228,6 +245,7 @@ def campaign_cancel(*, campaign: Campaign, now: datetime | None = None) -> int:
         raise DomainError(_("The campaign has already ended."))
     campaign.status, campaign.finished_at = Status.CANCELLED, now
     campaign.save(update_fields=["status", "finished_at", "updated_at"])
+    _audit(campaign, actor, ip, "cancelled")
     JourneyEnrollment.objects.filter(campaign=campaign, exited_at__isnull=True).update(
         exited_at=now, exit_reason=JourneyEnrollment.ExitReason.CANCELLED
     )

@@ -31,6 +31,7 @@ AREAS: list[NavArea] = [
     NavArea(_("Hot leads"), "leads:list", ANY_ROLE, namespace="leads"),
     NavArea(_("Tags"), "tags:index", LEADS, namespace="tags"),
     NavArea(_("Segments"), "segments:list", ANY_ROLE, namespace="segments"),
+    NavArea(_("Campaigns"), "campaigns:list", ANY_ROLE, namespace="campaigns"),
     NavArea(_("Layers"), "segments:rfm", LEADS, path_prefix="/segments/layers/"),
     NavArea(_("Content"), "content:scripts", ANY_ROLE, namespace="content"),
     NavArea(_("Imports"), "imports:list", LEADS, namespace="imports"),
