@@ -18,7 +18,6 @@ from django.db.models import (
     FloatField,
     Func,
     Max,
-    Q,
     Sum,
     Value,
     When,
@@ -106,14 +105,15 @@ class LeadPage:
 
 def lead_events(*, staff_id: int, since: datetime, now: datetime):
     """Events in the window of the customers this staff member owns or is friends with."""
+    # `customer_id IN (owned UNION friends)` rather than a join to customers with an OR: the
+    # planner can then probe the (customer, type, occurred_at) index once per customer, an
+    # index-only scan, instead of scanning every event in the window (benchmarks/leads.py).
+    owned = Customer.objects.filter(owner_id=staff_id, merged_into__isnull=True).values("pk")
     friends = Relationship.objects.filter(
         staff_id=staff_id, status=Relationship.Status.ACTIVE
     ).values("customer_id")
     return Event.objects.filter(
-        Q(customer__owner_id=staff_id) | Q(customer_id__in=friends),
-        customer__merged_into__isnull=True,
-        occurred_at__gte=since,
-        occurred_at__lte=now,
+        customer_id__in=owned.union(friends), occurred_at__gte=since, occurred_at__lte=now
     )
 
 
