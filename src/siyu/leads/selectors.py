@@ -166,6 +166,8 @@ def hot_leads(
     )
     leads = []
     for row in rows:
+        if row["customer_id"] not in customers or row["customer_id"] not in top:
+            continue  # deleted between the queries
         _, top_type, top_count = top[row["customer_id"]]
         leads.append(
             Lead(

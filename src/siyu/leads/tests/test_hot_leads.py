@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import timezone
 
@@ -190,3 +191,15 @@ def test_page_speaks_chinese_by_default(org, login):
     html = login(org.staff_a).get(LIST).content.decode()
     assert "热度线索" in html
     assert "0.5^(距今天数 ÷ 3)" in html
+
+
+def test_admin_without_staff_record_picks_someone_first(db, client, org):
+    customer = CustomerFactory(owner=org.staff_b, name="徐汇客户")
+    events(customer, "material_viewed", days_ago=0.5)
+    get_user_model().objects.create_superuser("root", "root@example.com", "pw-root-123")
+    client.login(username="root", password="pw-root-123")
+
+    first = client.get(LIST)
+    assert first.status_code == 200
+    assert first.context["result"] is None
+    assert "徐汇客户" in client.get(LIST, {"staff": org.staff_b.pk}).content.decode()
