@@ -83,6 +83,7 @@ def test_list_shows_own_notifications_unread_first(org, login):
     assert "王小明 opened 新品手册" in html
     assert "×2" in html
     assert "for someone else" not in html
+    assert reverse("customers:detail", args=[customer.pk]) in html
 
 
 def test_list_query_count_is_flat(org, login, django_assert_num_queries):
