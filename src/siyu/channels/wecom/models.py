@@ -1,8 +1,10 @@
 """The WeCom connector's tables: the connection, the shared access token, received callbacks,
 channel codes (渠道活码), customer groups and the mapping of WeCom corp tags to Siyu tags."""
 
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from siyu.content.models import Script
 from siyu.customers.models import Channel, Customer
@@ -195,3 +197,45 @@ class CorpTag(models.Model):
 
     def __str__(self) -> str:
         return self.wecom_id
+
+
+class SyncRun(models.Model):
+    """A sync of WeCom's external contacts into Siyu, resumable from where it stopped.
+
+    The run keeps the follow users it found at the start, the position of the next batch of
+    (at most 100) of them and the batch's cursor, so a failed run continues instead of
+    starting over; its counts are the progress shown in the console.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("queued")
+        RUNNING = "running", pgettext_lazy("sync", "running")
+        DONE = "done", _("done")
+        FAILED = "failed", _("failed")
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    userids = models.JSONField(default=list)
+    position = models.PositiveIntegerField(default=0)
+    cursor = models.CharField(max_length=200, blank=True)
+    contacts = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    relationships = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = _("WeCom sync")
+        verbose_name_plural = _("WeCom syncs")
+
+    def __str__(self) -> str:
+        return f"sync {self.pk} {self.status}"
+
+    @property
+    def staff_done(self) -> int:
+        return min(self.position, len(self.userids))

@@ -2,7 +2,7 @@
 
 from django.db.models import QuerySet
 
-from siyu.channels.wecom.models import Callback, Connection
+from siyu.channels.wecom.models import Callback, Connection, SyncRun
 
 
 def connection_get() -> Connection | None:
@@ -28,3 +28,7 @@ def callbacks_pending_ids(*, older_than, max_attempts: int, limit: int = 200) ->
         .order_by("pk")
         .values_list("pk", flat=True)[:limit]
     )
+
+
+def sync_run_latest() -> SyncRun | None:
+    return SyncRun.objects.order_by("-pk").first()

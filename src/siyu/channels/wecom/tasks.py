@@ -15,3 +15,22 @@ def callback_process_task(callback_id: int) -> None:
 @db_periodic_task(crontab(minute="*"))
 def callbacks_retry_periodic() -> int:
     return services.callbacks_retry()
+
+
+@db_task()
+def contacts_sync_task(run_id: int) -> None:
+    from siyu.channels.wecom.sync import contacts_sync
+
+    contacts_sync(run_id=run_id)
+
+
+# A full sync every night catches what callbacks missed (WeCom does not call back for changes
+# made through the API, and a callback can be lost while Siyu is down). 19:17 UTC is 03:17 in
+# Shanghai, after the nightly segment jobs.
+@db_periodic_task(crontab(hour="19", minute="17"))
+def contacts_sync_nightly() -> None:
+    from siyu.channels.wecom.selectors import connection_get
+    from siyu.channels.wecom.sync import sync_run_start
+
+    if connection_get() is not None:
+        sync_run_start()

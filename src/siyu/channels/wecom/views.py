@@ -14,8 +14,14 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from siyu.channels.wecom.callbacks import CallbackRefused, open_callback, verify_url
-from siyu.channels.wecom.selectors import callback_recent, connection_get, secret_hint
+from siyu.channels.wecom.selectors import (
+    callback_recent,
+    connection_get,
+    secret_hint,
+    sync_run_latest,
+)
 from siyu.channels.wecom.services import callback_receive, connection_save, connection_test
+from siyu.channels.wecom.sync import sync_run_resume, sync_run_start
 from siyu.console.access import ADMINS, role_required
 from siyu.core.audit import client_ip
 from siyu.core.errors import DomainError
@@ -85,8 +91,41 @@ def connection_settings(request):
         "connection": connection,
         "callback_url": request.build_absolute_uri("/wecom/callback/"),
         "callbacks": callback_recent(),
+        "run": sync_run_latest(),
     }
     return TemplateResponse(request, "wecom/settings.html", context, status=status)
+
+
+@require_POST
+@role_required(ADMINS)
+def sync_start(request):
+    if connection_get() is None:
+        messages.error(request, _("Save the connection first."))
+    else:
+        sync_run_start(actor=request.user)
+        messages.success(request, _("Sync of WeCom contacts started."))
+    return redirect("wecom:settings")
+
+
+@require_POST
+@role_required(ADMINS)
+def sync_resume(request):
+    run = sync_run_latest()
+    try:
+        if run is None:
+            raise DomainError(_("There is no sync to resume."))
+        sync_run_resume(run=run)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Sync resumed."))
+    return redirect("wecom:settings")
+
+
+@role_required(ADMINS)
+def sync_status(request):
+    """The sync progress panel, polled by the settings page while a sync runs."""
+    return TemplateResponse(request, "wecom/_sync.html", {"run": sync_run_latest()})
 
 
 @require_POST
