@@ -307,7 +307,8 @@ def material_view_read(*, code: str, token: str, seconds: int) -> MaterialView:
 def _after_commit(token: str) -> None:
     from siyu.content.tasks import material_view_followup_task
 
-    transaction.on_commit(lambda: material_view_followup_task(token))
+    # robust: a queue that is down is logged, and the customer still gets the page.
+    transaction.on_commit(lambda: material_view_followup_task(token), robust=True)
 
 
 @transaction.atomic
