@@ -7,6 +7,7 @@ from typing import Any
 
 from ninja import Field, Schema
 from pydantic import AwareDatetime, BaseModel, ConfigDict, field_validator, model_validator
+from pydantic_core import PydanticSerializationError, to_json
 
 from siyu.core.errors import DomainError
 from siyu.customers.identifiers import Identifier, normalize_identifier
@@ -14,7 +15,7 @@ from siyu.customers.models import Identity
 
 MAX_BATCH = 1_000
 MAX_PROPERTIES = 50
-MAX_PROPERTIES_BYTES = 8 * 1024
+MAX_PROPERTIES_BYTES = 8 * 1024  # as compact JSON in UTF-8
 MAX_STRING = 1_000
 MAX_DEPTH = 10
 MAX_AGE = timedelta(days=5 * 365)
@@ -109,31 +110,43 @@ class EventIn(BaseModel):
     def _bounded(cls, value: dict) -> dict:
         if len(value) > MAX_PROPERTIES:
             raise ValueError(f"has more than {MAX_PROPERTIES} keys")
+        # pydantic's serialiser writes the same compact JSON as json.dumps, five times faster;
+        # it writes NaN and Infinity as such (to be spotted below) and fails on a lone surrogate.
         try:
-            text = json.dumps(value, ensure_ascii=False, allow_nan=False)
-        except (ValueError, RecursionError):
-            text = None
-        # Walking the values costs more than the dump itself; the dump tells when the walk
-        # cannot fail: no string is longer than the whole text, every level of nesting opens
-        # with { or [, and JSON writes a NUL as \u0000 (a rare false alarm only costs the walk).
+            data = to_json(value, inf_nan_mode="constants")
+        except (PydanticSerializationError, RecursionError):
+            data = None
+        # The text shows when the careful checks cannot fail: no string is longer than the
+        # whole text, every level of nesting opens with { or [, and JSON writes a NUL as \u0000.
+        # Anything suspicious (often a false alarm, such as a string holding "NaN") takes the
+        # careful path, which names the problem.
         if (
-            text is None
-            or len(text) > MAX_STRING
-            or text.count("{") + text.count("[") > MAX_DEPTH
-            or "\\u0000" in text
+            data is None
+            or len(data) > MAX_STRING
+            or data.count(b"{") + data.count(b"[") > MAX_DEPTH
+            or b"\\u0000" in data
+            or b"NaN" in data
+            or b"Infinity" in data
         ):
-            _check_strings(value)
-        if text is None:
-            raise ValueError("must not contain NaN or Infinity")
-        try:
-            size = len(text.encode())
-        except UnicodeEncodeError:  # a lone surrogate such as "\ud800" from the JSON body
-            raise ValueError("must not contain unpaired surrogates") from None
-        if size > MAX_PROPERTIES_BYTES:
+            data = _checked_json(value)
+        if len(data) > MAX_PROPERTIES_BYTES:
             raise ValueError(f"is larger than {MAX_PROPERTIES_BYTES} bytes as JSON")
         checked = Properties(value)
-        checked.json = text
+        checked.json = data.decode()
         return checked
+
+
+def _checked_json(value: dict) -> bytes:
+    """The properties as compact JSON in UTF-8, or a ValueError naming what is wrong."""
+    _check_strings(value)
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except ValueError:
+        raise ValueError("must not contain NaN or Infinity") from None
+    try:
+        return text.encode()
+    except UnicodeEncodeError:  # a lone surrogate such as "\ud800" from the JSON body
+        raise ValueError("must not contain unpaired surrogates") from None
 
 
 class Properties(dict):

@@ -205,6 +205,35 @@ def test_a_lone_surrogate_in_properties_is_named_as_such(post):
     assert not Event.objects.exists()
 
 
+def nested(levels: int) -> dict:
+    value: dict = {"leaf": 1}
+    for _ in range(levels - 1):
+        value = {"in": value}
+    return value
+
+
+@pytest.mark.django_db
+def test_properties_up_to_the_limits_are_stored_as_sent(post):
+    # Text that looks like what the limits look for, and the deepest and longest allowed.
+    properties = {
+        "note": "NaN, Infinity and \\u0000 as plain text",
+        "deep": nested(9),  # ten levels with the properties object itself
+        "long": "长" * 1000,
+    }
+    response = post(URL, event(properties=properties))
+    assert response.status_code == 202, response.content
+    assert Event.objects.get().properties == properties
+
+
+@pytest.mark.django_db
+def test_properties_nested_too_deep_are_refused_naming_the_limit(post):
+    response = post(URL, event(properties={"deep": nested(10)}))
+    assert response.status_code == 422, response.content
+    assert response.json()["errors"] == [
+        {"field": "properties", "reason": "Value error, is nested more than 10 levels deep"}
+    ]
+
+
 @pytest.mark.django_db
 def test_a_body_over_the_limit_is_refused_with_413(post):
     body = {"events": [event()], "padding": "x" * (MAX_BODY_BYTES + 1)}
