@@ -85,6 +85,7 @@ def test_a_login_without_staff_record_gets_a_note_not_an_error(db, client):
                 "core:audit",
                 "events:types",
                 "apikeys:list",
+                "webhooks:list",
             ],
         ),
         (
