@@ -14,7 +14,11 @@ from siyu.core.models import AuditLog
 from siyu.customers.identifiers import Identifier, normalize_identifier, pinyin_of
 from siyu.customers.merge import customer_owned_models
 from siyu.customers.models import Channel, Customer, Identity, MergeRecord
-from siyu.webhooks.services import webhook_customers_created, webhook_customers_merged
+from siyu.webhooks.services import (
+    webhook_customer_updated,
+    webhook_customers_created,
+    webhook_customers_merged,
+)
 
 ATTRIBUTES = ("name", "gender", "birthday", "province", "city")
 GENDERS = {"m": "m", "male": "m", "男": "m", "f": "f", "female": "f", "女": "f"}
@@ -137,6 +141,7 @@ def _resolve(
         if seen_at < survivor.first_seen_at:
             survivor.first_seen_at = seen_at
             survivor.first_channel = channel or survivor.first_channel
+        before = [getattr(survivor, key) for key in ATTRIBUTES]
         _fill(survivor, attrs, overwrite=False)
         survivor.save()
 
@@ -156,6 +161,11 @@ def _resolve(
     _refresh_phone(result.customer)
     if result.created:
         webhook_customers_created(customers=[result.customer])
+    else:
+        changed = [k for k, v in zip(ATTRIBUTES, before, strict=True) if getattr(survivor, k) != v]
+        if new:
+            changed.append("identities")
+        webhook_customer_updated(customer=survivor, changed=changed)
     return result
 
 

@@ -16,6 +16,7 @@ from siyu.core.masking import mask_phone
 ALL = "*"
 CUSTOMER_CREATED = "customer.created"
 CUSTOMER_MERGED = "customer.merged"
+CUSTOMER_UPDATED = "customer.updated"
 ORDER_PAID = "order.paid"
 ORDER_REFUNDED = "order.refunded"
 TAG_ADDED = "tag.added"
@@ -26,6 +27,7 @@ PING = "ping"
 
 CATALOGUE = {
     CUSTOMER_CREATED: _("A customer was created"),
+    CUSTOMER_UPDATED: _("A customer got new attributes or identifiers"),
     CUSTOMER_MERGED: _("Customers were merged into one"),
     ORDER_PAID: _("An order was paid"),
     ORDER_REFUNDED: _("An order was refunded (in part or in full)"),

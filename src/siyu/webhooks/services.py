@@ -267,6 +267,15 @@ def webhook_customers_created(*, customers: Sequence) -> None:
     )
 
 
+def webhook_customer_updated(*, customer, changed: Sequence[str]) -> None:
+    """customer.updated when resolution filled empty attributes or attached new identifiers."""
+    if changed:
+        webhook_events_enqueue(
+            event_type=events.CUSTOMER_UPDATED,
+            items=lambda: [{**events.customer_data(customer), "changed": list(changed)}],
+        )
+
+
 def webhook_customers_merged(*, survivor_id: int, absorbed_ids: Sequence[int], reason: str) -> None:
     webhook_events_enqueue(
         event_type=events.CUSTOMER_MERGED,

@@ -175,3 +175,17 @@ def test_an_import_sends_one_summary_instead_of_an_event_per_row(org, tmp_path):
     data = payload["data"]["import"]
     assert (data["id"], data["kind"], data["state"]) == (job.pk, "customer", "done")
     assert data["counts"]["created"] == 30 and data["file_name"] == "members.csv"
+
+
+def test_a_known_customer_given_new_attributes_or_identifiers_is_sent_as_updated(org):
+    subscribe(org, events.CUSTOMER_UPDATED)
+    customer = customer_resolve(identifiers=[("phone", "13912345678")]).customer
+    customer_resolve(identifiers=[("phone", "13912345678")])  # nothing new: no event
+    customer_resolve(identifiers=[("phone", "13912345678")], attributes={"city": "上海"})
+    customer_resolve(identifiers=[("phone", "13912345678"), ("email", "li@example.com")])
+    first, second = queued()
+    assert first["type"] == "customer.updated"
+    assert first["data"]["customer"]["id"] == customer.pk
+    assert (first["data"]["changed"], first["data"]["customer"]["city"]) == (["city"], "上海")
+    assert second["data"]["changed"] == ["identities"]
+    assert "li@example.com" not in str(second)
