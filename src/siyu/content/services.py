@@ -323,6 +323,11 @@ def material_view_followup(*, token: str) -> None:
     if view is None:
         return
     link = view.link
+    if view.customer is not None and view.customer.merged_into_id is not None:
+        # A link to a customer merged since: the visit is the survivor's (tombstones point
+        # straight at it).
+        view.customer = Customer.objects.get(pk=view.customer.merged_into_id)
+        MaterialView.objects.filter(pk=view.pk).update(customer=view.customer)
     _link_counters_refresh(link_ids=[link.pk])
     link.refresh_from_db(fields=["view_count", "seconds_read", "last_viewed_at"])
     if view.customer_id is not None:

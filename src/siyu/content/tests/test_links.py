@@ -17,6 +17,7 @@ from siyu.content.public_views import VISIT_COOKIE
 from siyu.content.services import tracked_link_for
 from siyu.content.tests.factories import MaterialFactory
 from siyu.core.errors import DomainError
+from siyu.customers.services import customers_merge
 from siyu.customers.tests.factories import ChannelFactory, CustomerFactory
 from siyu.events.models import Event, EventType
 from siyu.notifications.models import Notification
@@ -348,3 +349,17 @@ def test_gunicorn_serves_the_link_without_the_console_middleware(
     # Other paths still go through the console's stack (login required).
     status, headers, _ = wsgi_get("/content/materials/")
     assert status == "302 Found" and "/login/" in dict(headers)["Location"]
+
+
+def test_views_follow_a_customer_merge(org, article, opened):
+    absorbed = CustomerFactory(owner=org.staff_a, name="张三")
+    survivor = CustomerFactory(owner=org.staff_a, name="张三丰")
+    link = tracked_link_for(material=article, staff=org.staff_a, customer=absorbed)
+    opened(link)
+    customers_merge(survivor=survivor, absorbed=[absorbed])
+    assert MaterialView.objects.get().customer == survivor  # moved by the merge
+    # The link shared before the merge still opens, and the new visit is the survivor's.
+    assert opened(link, browser=Client()).status_code == 200
+    assert set(MaterialView.objects.values_list("customer", flat=True)) == {survivor.pk}
+    assert Event.objects.filter(customer=survivor, type="material_viewed").count() == 2
+    assert Notification.objects.get().customer == survivor
