@@ -163,17 +163,40 @@ class Delivery(models.Model):
         MERGED = "merged", _("customer merged into another")
         NO_CHANNEL = "no_channel", _("channel not available")
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="deliveries")
-    step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="deliveries")
-    variant = models.ForeignKey(
-        Variant, null=True, blank=True, on_delete=models.PROTECT, related_name="deliveries"
+    # No database foreign keys on the outbox: a million-row plan would run five million
+    # deferred checks at COMMIT. Campaign, step, variant and staff are fixed for a whole
+    # planning statement and outlive their deliveries; the ORM still cascades on delete.
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="deliveries", db_constraint=False
     )
+    step = models.ForeignKey(
+        Step, on_delete=models.CASCADE, related_name="deliveries", db_constraint=False
+    )
+    variant = models.ForeignKey(
+        Variant,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="deliveries",
+        db_constraint=False,
+    )
+    # Planning joins the customer table, so every row names a customer that exists; customers
+    # are never deleted outside the ORM (merges keep tombstones), which cascades by itself.
     customer = models.ForeignKey(
-        Customer, on_delete=models.CASCADE, related_name="deliveries", db_index=False
+        Customer,
+        on_delete=models.CASCADE,
+        related_name="deliveries",
+        db_index=False,
+        db_constraint=False,
     )
     # The customer's owner when planned: whose name the text carries, who gets a staff task.
     staff = models.ForeignKey(
-        Staff, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        Staff,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
     )
     # "" for one-off steps; the schedule tick or the triggering event for repeated ones.
     occurrence = models.CharField(max_length=40, blank=True, default="")
