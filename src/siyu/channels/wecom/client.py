@@ -304,3 +304,32 @@ class WecomClient:
     def group_chat(self, chat_id: str) -> dict:
         body = {"chat_id": chat_id, "need_name": 1}
         return self.call("POST", "externalcontact/groupchat/get", json=body)["group_chat"]
+
+    def contact_way_add(
+        self, *, users: list[str], state: str, remark: str = "", skip_verify: bool = True
+    ) -> dict:
+        """A 「联系我」 QR contact way (scene 2); returns config_id and qr_code."""
+        body = {
+            "type": 1 if len(users) == 1 else 2,
+            "scene": 2,
+            "remark": remark,
+            "skip_verify": skip_verify,
+            "state": state,
+            "user": users,
+        }
+        return self.call("POST", "externalcontact/add_contact_way", json=body)
+
+    def contact_way_update(
+        self, *, config_id: str, users: list[str], remark: str = "", skip_verify: bool = True
+    ) -> dict:
+        body = {
+            "config_id": config_id,
+            "remark": remark,
+            "skip_verify": skip_verify,
+            "user": users,
+        }
+        return self.call("POST", "externalcontact/update_contact_way", json=body)
+
+    def contact_way_delete(self, *, config_id: str) -> dict:
+        body = {"config_id": config_id}
+        return self.call("POST", "externalcontact/del_contact_way", json=body)

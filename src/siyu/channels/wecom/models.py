@@ -111,6 +111,15 @@ class ChannelCode(models.Model):
         verbose_name=_("welcome script"),
     )
     spend = models.DecimalField(_("spend (CNY)"), max_digits=14, decimal_places=2, default=0)
+    # Adds per staff member per day (in the organisation's zone); 0: no cap. A member at the
+    # cap leaves the WeCom contact way's user list until midnight.
+    daily_cap = models.PositiveIntegerField(_("daily adds per staff member"), default=0)
+    skip_verify = models.BooleanField(_("add without verification"), default=True)
+    # The WeCom contact way (联系我) behind the code: API-made ways are hidden in WeCom's admin.
+    config_id = models.CharField(max_length=64, blank=True)
+    qr_code = models.URLField(_("QR code"), max_length=500, blank=True)
+    # The staff user ids the contact way currently offers (the pool less those at their cap).
+    wecom_users = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

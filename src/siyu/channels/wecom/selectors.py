@@ -1,8 +1,12 @@
 """Reads of the WeCom connector."""
 
-from django.db.models import QuerySet
+from dataclasses import dataclass
+from decimal import Decimal
 
-from siyu.channels.wecom.models import Callback, Connection, SyncRun
+from django.db.models import Count, Q, QuerySet
+
+from siyu.channels.wecom.models import Callback, ChannelCode, Connection, SyncRun
+from siyu.customers.models import Relationship
 
 
 def connection_get() -> Connection | None:
@@ -32,3 +36,37 @@ def callbacks_pending_ids(*, older_than, max_attempts: int, limit: int = 200) ->
 
 def sync_run_latest() -> SyncRun | None:
     return SyncRun.objects.order_by("-pk").first()
+
+
+@dataclass(frozen=True)
+class CodeRow:
+    code: ChannelCode
+    adds: int
+    removed: int
+
+    @property
+    def cac(self) -> Decimal | None:
+        """Spend per customer added (获客成本); None before the first add."""
+        return (self.code.spend / self.adds).quantize(Decimal("0.01")) if self.adds else None
+
+
+def channel_code_rows() -> list[CodeRow]:
+    """Every code with its adds and removals (relationships carrying its state): two queries,
+    the codes and one grouped count, whatever their number."""
+    codes = list(ChannelCode.objects.select_related("channel").annotate(staff_count=Count("staff")))
+    counts = {
+        state: (adds, removed)
+        for state, adds, removed in Relationship.objects.filter(state__in=[c.state for c in codes])
+        .values("state")
+        .annotate(
+            adds=Count("*"),
+            removed=Count("pk", filter=Q(status=Relationship.Status.REMOVED)),
+        )
+        .values_list("state", "adds", "removed")
+        .order_by()
+    }
+    return [CodeRow(c, *counts.get(c.state, (0, 0))) for c in codes]
+
+
+def channel_code_get(pk: int) -> ChannelCode:
+    return ChannelCode.objects.select_related("channel", "welcome_script").get(pk=pk)

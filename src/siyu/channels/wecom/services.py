@@ -12,10 +12,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Count, F
 from django.utils import timezone
 
 from siyu.channels.wecom.callbacks import Inbound, parse_xml
@@ -32,10 +33,11 @@ from siyu.channels.wecom.models import (
 )
 from siyu.channels.wecom.selectors import callbacks_pending_ids, connection_get
 from siyu.content.formatting import render_script
+from siyu.content.models import Script
 from siyu.core.audit import audit_record
 from siyu.core.errors import DomainError
 from siyu.core.models import AuditLog
-from siyu.customers.models import Customer, Identity, Relationship
+from siyu.customers.models import Channel, Customer, Identity, Relationship
 from siyu.customers.services import customer_resolve
 from siyu.events.models import Event
 from siyu.org.models import Staff
@@ -345,6 +347,8 @@ def _contact_added(callback: Callback, fields: dict, api: WecomClient, *, half: 
     welcome_code = fields.get("WelcomeCode", "")
     if welcome_code and code and code.welcome_script and callback.welcome_sent_at is None:
         _send_welcome(callback, api, welcome_code, code, customer, staff)
+    if code is not None and code.daily_cap:
+        channel_code_rebalance(code=code, api=api)
 
 
 def _send_welcome(callback, api, welcome_code, code, customer, staff) -> None:
@@ -586,6 +590,214 @@ def _free_group_name(name: str, mirror: CorpTagGroup | None) -> str:
     if mirror is not None:
         taken = taken.exclude(pk=mirror.tag_group_id)
     return name if not taken.exists() else f"{name[:40]} (WeCom)"
+
+
+# Channel codes ----------------------------------------------------------------------------------
+
+STATE = re.compile(r"[A-Za-z0-9_-]{1,30}")
+MAX_WAY_USERS = 100  # WeCom: at most 100 users per contact way (41041)
+
+
+@dataclass(frozen=True)
+class CodeInput:
+    name: str
+    staff: list[Staff]
+    tags: list[Tag]
+    welcome_script: Script | None
+    channel: Channel | None
+    spend: Decimal
+    daily_cap: int
+    skip_verify: bool
+
+
+def _clean_code(data: CodeInput) -> list[str]:
+    """The pool's WeCom user ids; raises DomainError naming the field."""
+    if not (data.name or "").strip() or len(data.name) > 100:
+        raise DomainError("a name of 1 to 100 characters is required", field="name")
+    if not data.staff:
+        raise DomainError("choose at least one staff member", field="staff")
+    if len(data.staff) > MAX_WAY_USERS:
+        raise DomainError(f"a code holds at most {MAX_WAY_USERS} staff members", field="staff")
+    unmapped = [s.name for s in data.staff if not s.wecom_userid]
+    if unmapped:
+        raise DomainError(
+            "these staff members have no WeCom user id: " + ", ".join(unmapped), field="staff"
+        )
+    if data.spend < 0:
+        raise DomainError("the spend cannot be negative", field="spend")
+    return [s.wecom_userid for s in sorted(data.staff, key=lambda s: s.pk)]
+
+
+def _api() -> WecomClient:
+    connection = connection_get()
+    if connection is None:
+        raise DomainError("the WeCom connection is not set up")
+    return WecomClient.for_connection(connection)
+
+
+def _wecom_refused(exc: WecomError) -> DomainError:
+    return DomainError(f"WeCom refused: {exc.errcode} {exc.errmsg}")
+
+
+def channel_code_create(
+    *, actor, state: str, data: CodeInput, ip: str | None = None
+) -> ChannelCode:
+    """Create the WeCom contact way, then the code. Raises DomainError for bad input, a taken
+    state, or WeCom refusing (nothing is kept then)."""
+    state = (state or "").strip()
+    if not STATE.fullmatch(state):
+        raise DomainError("the state is 1 to 30 letters, digits, - or _", field="state")
+    if ChannelCode.objects.filter(state=state).exists():
+        raise DomainError("another channel code has this state", field="state")
+    users = _clean_code(data)
+    with _api() as api:
+        try:
+            way = api.contact_way_add(
+                users=users, state=state, remark=data.name[:30], skip_verify=data.skip_verify
+            )
+        except WecomError as exc:
+            raise _wecom_refused(exc) from exc
+        try:
+            with transaction.atomic():
+                code = ChannelCode.objects.create(
+                    state=state,
+                    name=data.name.strip(),
+                    channel=data.channel,
+                    welcome_script=data.welcome_script,
+                    spend=data.spend,
+                    daily_cap=data.daily_cap,
+                    skip_verify=data.skip_verify,
+                    config_id=way["config_id"],
+                    qr_code=way.get("qr_code") or "",
+                    wecom_users=users,
+                )
+                code.staff.set(data.staff)
+                code.tags.set(data.tags)
+                audit_record(
+                    actor=actor,
+                    action=AuditLog.Action.CREATE,
+                    target=code,
+                    summary=f"channel code {code.name}",
+                    detail={"state": state, "staff": users},
+                    ip=ip,
+                )
+        except Exception:
+            # The way exists in WeCom but not here: remove it rather than leave an orphan.
+            api.contact_way_delete(config_id=way["config_id"])
+            raise
+    return code
+
+
+def channel_code_update(
+    *, actor, code: ChannelCode, data: CodeInput, ip: str | None = None
+) -> ChannelCode:
+    """Change the code and its contact way; the state stays (past adds carry it)."""
+    users = _clean_code(data)
+    with _api() as api:
+        try:
+            api.contact_way_update(
+                config_id=code.config_id,
+                users=users,
+                remark=data.name[:30],
+                skip_verify=data.skip_verify,
+            )
+        except WecomError as exc:
+            raise _wecom_refused(exc) from exc
+        with transaction.atomic():
+            code.name = data.name.strip()
+            code.channel, code.welcome_script = data.channel, data.welcome_script
+            code.spend, code.daily_cap, code.skip_verify = (
+                data.spend,
+                data.daily_cap,
+                data.skip_verify,
+            )
+            code.wecom_users = users
+            code.save()
+            code.staff.set(data.staff)
+            code.tags.set(data.tags)
+            audit_record(
+                actor=actor,
+                action=AuditLog.Action.UPDATE,
+                target=code,
+                summary=f"channel code {code.name}",
+                detail={"staff": users},
+                ip=ip,
+            )
+        channel_code_rebalance(code=code, api=api)
+    return code
+
+
+def channel_code_delete(*, actor, code: ChannelCode, ip: str | None = None) -> None:
+    """Delete the contact way in WeCom, then the code (relationships keep their state)."""
+    with _api() as api:
+        try:
+            api.contact_way_delete(config_id=code.config_id)
+        except WecomError as exc:
+            raise _wecom_refused(exc) from exc
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            action=AuditLog.Action.DELETE,
+            target=code,
+            summary=f"channel code {code.name}",
+            detail={"state": code.state},
+            ip=ip,
+        )
+        code.delete()
+
+
+def channel_code_rebalance(*, code: ChannelCode, api: WecomClient) -> list[str]:
+    """Offer the code's staff that are under today's cap (all when none is); when every one
+    is at the cap, those with the fewest adds, so no customer meets a dead code. Updates the
+    WeCom contact way only when the list changes. Returns the offered user ids."""
+    pool = sorted(code.staff.exclude(wecom_userid=None), key=lambda s: s.pk)
+    if not pool or not code.config_id:
+        return list(code.wecom_users)
+    adds = channel_code_adds_today(code)
+    counts = {s.wecom_userid: adds.get(s.pk, 0) for s in pool}
+    if code.daily_cap:
+        offered = [u for u, n in counts.items() if n < code.daily_cap]
+        if not offered:
+            fewest = min(counts.values())
+            offered = [u for u, n in counts.items() if n == fewest]
+    else:
+        offered = list(counts)
+    if offered != list(code.wecom_users):
+        api.contact_way_update(
+            config_id=code.config_id,
+            users=offered,
+            remark=code.name[:30],
+            skip_verify=code.skip_verify,
+        )
+        code.wecom_users = offered
+        code.save(update_fields=["wecom_users"])
+    return offered
+
+
+def channel_code_adds_today(code: ChannelCode) -> dict[int, int]:
+    """Adds through the code today (the organisation's zone), per staff id: one grouped query."""
+    start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    rows = (
+        Relationship.objects.filter(state=code.state, added_at__gte=start)
+        .values("staff_id")
+        .annotate(n=Count("*"))
+        .values_list("staff_id", "n")
+        .order_by()
+    )
+    return dict(rows)
+
+
+def channel_codes_reset_caps() -> int:
+    """At midnight every capped code offers its whole pool again; returns codes changed."""
+    changed = 0
+    codes = ChannelCode.objects.filter(daily_cap__gt=0).exclude(config_id="")
+    if not codes.exists():
+        return 0
+    with _api() as api:
+        for code in codes:
+            before = list(code.wecom_users)
+            changed += channel_code_rebalance(code=code, api=api) != before
+    return changed
 
 
 HANDLERS: dict[tuple[str, str], Handler] = {

@@ -34,3 +34,10 @@ def contacts_sync_nightly() -> None:
 
     if connection_get() is not None:
         sync_run_start()
+
+
+# Hourly, so the caps start again at the organisation's midnight whatever its zone; a code
+# whose offered staff do not change costs one query and no WeCom call.
+@db_periodic_task(crontab(minute="0"))
+def channel_codes_reset_caps_daily() -> int:
+    return services.channel_codes_reset_caps()

@@ -9,4 +9,8 @@ urlpatterns = [
     path("sync/", views.sync_start, name="sync"),
     path("sync/resume/", views.sync_resume, name="sync_resume"),
     path("sync/status/", views.sync_status, name="sync_status"),
+    path("codes/", views.code_list, name="codes"),
+    path("codes/new/", views.code_create, name="code_create"),
+    path("codes/<int:pk>/", views.code_detail, name="code"),
+    path("codes/<int:pk>/delete/", views.code_delete, name="code_delete"),
 ]

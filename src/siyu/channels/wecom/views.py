@@ -1,10 +1,11 @@
-"""The WeCom connection's console page (admins) and the public callback endpoint."""
+"""WeCom console pages (admins): the connection, contact sync and channel codes; and the
+public callback endpoint."""
 
 import logging
 
 from django import forms
 from django.contrib import messages
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
@@ -14,13 +15,25 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from siyu.channels.wecom.callbacks import CallbackRefused, open_callback, verify_url
+from siyu.channels.wecom.forms import ChannelCodeEditForm, ChannelCodeForm
+from siyu.channels.wecom.models import ChannelCode
 from siyu.channels.wecom.selectors import (
     callback_recent,
+    channel_code_get,
+    channel_code_rows,
     connection_get,
     secret_hint,
     sync_run_latest,
 )
-from siyu.channels.wecom.services import callback_receive, connection_save, connection_test
+from siyu.channels.wecom.services import (
+    CodeInput,
+    callback_receive,
+    channel_code_create,
+    channel_code_delete,
+    channel_code_update,
+    connection_save,
+    connection_test,
+)
 from siyu.channels.wecom.sync import sync_run_resume, sync_run_start
 from siyu.console.access import ADMINS, role_required
 from siyu.core.audit import client_ip
@@ -170,3 +183,107 @@ def callback(request):
     callback_receive(inbound=inbound)
     # WeCom wants an answer within 5 s: processing runs on the worker after the commit.
     return HttpResponse("success", content_type="text/plain")
+
+
+# Channel codes
+
+
+def _code(pk: int) -> ChannelCode:
+    try:
+        return channel_code_get(pk)
+    except ChannelCode.DoesNotExist:
+        raise Http404 from None
+
+
+def _code_input(data: dict) -> CodeInput:
+    return CodeInput(
+        name=data["name"],
+        staff=list(data["staff"]),
+        tags=list(data["tags"]),
+        welcome_script=data["welcome_script"],
+        channel=data["channel"],
+        spend=data["spend"],
+        daily_cap=data["daily_cap"],
+        skip_verify=data["skip_verify"],
+    )
+
+
+def _form_error(form, exc: DomainError) -> None:
+    form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+
+
+@role_required(ADMINS)
+def code_list(request):
+    return TemplateResponse(request, "wecom/codes.html", {"rows": channel_code_rows()})
+
+
+@role_required(ADMINS)
+def code_create(request):
+    form = ChannelCodeForm(request.POST if request.method == "POST" else None)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                code = channel_code_create(
+                    actor=request.user,
+                    state=form.cleaned_data["state"],
+                    data=_code_input(form.cleaned_data),
+                    ip=client_ip(request),
+                )
+            except DomainError as exc:
+                _form_error(form, exc)
+            else:
+                messages.success(request, _("Channel code created."))
+                return redirect("wecom:code", pk=code.pk)
+    return TemplateResponse(request, "wecom/code_form.html", {"form": form}, status=status)
+
+
+@role_required(ADMINS)
+def code_detail(request, pk: int):
+    code = _code(pk)
+    status = 200
+    if request.method == "POST":
+        form = ChannelCodeEditForm(request.POST)
+        status = 400
+        if form.is_valid():
+            try:
+                channel_code_update(
+                    actor=request.user,
+                    code=code,
+                    data=_code_input(form.cleaned_data),
+                    ip=client_ip(request),
+                )
+            except DomainError as exc:
+                _form_error(form, exc)
+            else:
+                messages.success(request, _("Channel code saved."))
+                return redirect("wecom:code", pk=pk)
+    else:
+        form = ChannelCodeEditForm(
+            initial={
+                "name": code.name,
+                "staff": list(code.staff.all()),
+                "tags": list(code.tags.all()),
+                "welcome_script": code.welcome_script,
+                "channel": code.channel,
+                "spend": code.spend,
+                "daily_cap": code.daily_cap,
+                "skip_verify": code.skip_verify,
+            }
+        )
+    context = {"code": code, "form": form}
+    return TemplateResponse(request, "wecom/code_form.html", context, status=status)
+
+
+@require_POST
+@role_required(ADMINS)
+def code_delete(request, pk: int):
+    code = _code(pk)
+    try:
+        channel_code_delete(actor=request.user, code=code, ip=client_ip(request))
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect("wecom:code", pk=pk)
+    messages.success(request, _("Channel code deleted."))
+    return redirect("wecom:codes")

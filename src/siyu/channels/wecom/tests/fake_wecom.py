@@ -41,6 +41,7 @@ class FakeWecom:
     group_chats: dict[str, dict] = field(default_factory=dict)
     welcome_codes: dict[str, float] = field(default_factory=dict)
     welcomes: list[dict] = field(default_factory=list)
+    contact_ways: dict[str, dict] = field(default_factory=dict)
     gettoken_delay: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
     counter: itertools.count = field(default_factory=itertools.count)
@@ -190,6 +191,41 @@ class FakeWecom:
             return {"errcode": 90001, "errmsg": "unknown chat"}
         return {"errcode": 0, "errmsg": "ok", "group_chat": self.group_chats[chat_id]}
 
+    def _add_contact_way(self, query: dict, body: dict) -> dict:
+        users, state = body.get("user") or [], body.get("state", "")
+        if body.get("type") not in (1, 2) or body.get("scene") not in (1, 2):
+            return {"errcode": 40058, "errmsg": "type and scene must be 1 or 2"}
+        if not users or (body["type"] == 1 and len(users) != 1):
+            return {"errcode": 40058, "errmsg": "user must hold one user for type 1, some for 2"}
+        if len(users) > 100:
+            return {"errcode": 41041, "errmsg": "more than 100 users"}
+        if len(state) > 30 or len(body.get("remark", "")) > 30:
+            return {"errcode": 40058, "errmsg": "state and remark are at most 30 characters"}
+        config_id = f"cfg{next(self.counter)}"
+        self.contact_ways[config_id] = {"config_id": config_id, **body}
+        qr = f"https://wework.example/qr/{config_id}.png" if body["scene"] == 2 else None
+        return {
+            "errcode": 0,
+            "errmsg": "ok",
+            "config_id": config_id,
+            **({"qr_code": qr} if qr else {}),
+        }
+
+    def _update_contact_way(self, query: dict, body: dict) -> dict:
+        way = self.contact_ways.get(body.get("config_id", ""))
+        if way is None:
+            return {"errcode": 40058, "errmsg": "invalid config_id"}
+        users = body.get("user")
+        if users is not None and (not users or len(users) > 100):
+            return {"errcode": 40058, "errmsg": "user must hold 1..100 users"}
+        way.update({k: v for k, v in body.items() if k != "config_id"})
+        return {"errcode": 0, "errmsg": "ok"}
+
+    def _del_contact_way(self, query: dict, body: dict) -> dict:
+        if self.contact_ways.pop(body.get("config_id", ""), None) is None:
+            return {"errcode": 40058, "errmsg": "invalid config_id"}
+        return {"errcode": 0, "errmsg": "ok"}
+
     # Callbacks -------------------------------------------------------------------------------
 
     def crypt(self) -> MessageCrypt:
@@ -222,6 +258,9 @@ ENDPOINTS = {
     "externalcontact/send_welcome_msg": FakeWecom._send_welcome,
     "externalcontact/get_corp_tag_list": FakeWecom._corp_tags,
     "externalcontact/groupchat/get": FakeWecom._group_chat,
+    "externalcontact/add_contact_way": FakeWecom._add_contact_way,
+    "externalcontact/update_contact_way": FakeWecom._update_contact_way,
+    "externalcontact/del_contact_way": FakeWecom._del_contact_way,
 }
 
 
