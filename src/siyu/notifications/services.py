@@ -23,7 +23,8 @@ def notify(
     """Tell each of `staff_ids` about one thing, in one statement for all of them.
 
     A staff member who already has an unread notification with this `key` gets that row
-    updated (count + 1, the new title, body and link, updated now) instead of a second row;
+    updated (count + 1, the new title and body, the new link and customer if given, updated
+    now) instead of a second row;
     once they have read it, the next one starts afresh. Unknown staff ids are skipped.
     """
     ids = sorted({int(i) for i in staff_ids})
@@ -45,7 +46,8 @@ def notify(
         "updated_at",
         "read_at",
     ]
-    refreshed = ["kind", "title", "body", "url", "customer_id", "updated_at"]
+    refreshed = ["kind", "title", "body", "updated_at"]
+    customer = q("customer_id")
     marks = ", ".join(["%s"] * len(ids))
     # INSERT … SELECT from the staff table drops ids that do not exist; the SELECT's WHERE also
     # keeps SQLite from reading ON CONFLICT as a join constraint. The conflict target names the
@@ -57,6 +59,9 @@ def notify(
         f"ON CONFLICT ({q('staff_id')}, {q('key')}) WHERE {q('read_at')} IS NULL "
         f"DO UPDATE SET {q('count')} = {table}.{q('count')} + 1, "
         + ", ".join(f"{q(c)} = excluded.{q(c)}" for c in refreshed)
+        # A repeat that names no customer or link keeps the ones the row has.
+        + f", {customer} = COALESCE(excluded.{customer}, {table}.{customer})"
+        + f", {q('url')} = COALESCE(NULLIF(excluded.{q('url')}, ''), {table}.{q('url')})"
     )
     params = [kind, key[:200], title[:200], body, url[:500], customer_id, now, now, *ids]
     with connection.cursor() as cursor:

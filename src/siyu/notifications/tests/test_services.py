@@ -112,3 +112,15 @@ def test_a_customer_merge_moves_notifications_to_the_survivor(org):
     customers_merge(survivor=survivor, absorbed=[absorbed])
 
     assert Notification.objects.get().customer_id == survivor.pk
+
+
+def test_repeat_without_customer_or_link_keeps_the_rows_own(org):
+    customer = CustomerFactory()
+    notify(
+        staff_ids=[org.staff_a.pk], kind="k", key="a", title="t", url="/x/", customer_id=customer.pk
+    )
+    notify(staff_ids=[org.staff_a.pk], kind="k", key="a", title="t2")
+    row = Notification.objects.get()
+    assert (row.count, row.title, row.url, row.customer_id) == (2, "t2", "/x/", customer.pk)
+    notify(staff_ids=[org.staff_a.pk], kind="k", key="a", title="t3", url="/y/")
+    assert Notification.objects.get().url == "/y/"
