@@ -42,7 +42,14 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--bind", default="127.0.0.1:8765")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
+    parser.add_argument(
+        "--threads-per-worker",
+        type=int,
+        default=0,
+        help="0: sync workers (siyu serve's default); N: gthread workers with N threads, "
+        "which keep connections alive",
+    )
     parser.add_argument("--duration", type=int, default=30, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
@@ -120,6 +127,11 @@ def start_gunicorn(args: argparse.Namespace, env: dict[str, str]) -> subprocess.
             str(args.workers),
             "--log-level",
             "warning",
+            *(
+                ["--worker-class", "gthread", "--threads", str(args.threads_per_worker)]
+                if args.threads_per_worker
+                else []
+            ),
         ],
         env=env,
     )
@@ -197,6 +209,33 @@ def drop_queue(redis_url: str) -> int:
     return queued
 
 
+def server_pids(server: subprocess.Popen, database_url: str) -> list[int]:
+    """gunicorn's master and workers, and the PostgreSQL backends connected to the bench
+    database (the workers keep their connections, CONN_MAX_AGE)."""
+    import psycopg
+
+    children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+    name = database_url.rsplit("/", 1)[-1]
+    with psycopg.connect(database_url.rsplit("/", 1)[0] + "/postgres") as conn:
+        backends = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s", [name]
+        ).fetchall()
+    return [server.pid, *map(int, children), *(pid for (pid,) in backends)]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes so far (a vanished one counts 0)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
 def main() -> None:
     args = parse_args()
     if not shutil.which("wrk"):
@@ -207,8 +246,9 @@ def main() -> None:
     drop_queue(args.redis_url)
     load = os.getloadavg()
     print(f"link /m/{code}; {os.cpu_count()} CPUs; load average {load[0]:.2f} {load[1]:.2f}")
+    kind = f"gthread x{args.threads_per_worker}" if args.threads_per_worker else "sync"
     print(
-        f"gunicorn {args.workers} sync workers; wrk {args.threads} threads, "
+        f"gunicorn {args.workers} {kind} workers; wrk {args.threads} threads, "
         f"{args.connections} connections, {args.duration} s per run\n"
     )
     server = start_gunicorn(args, env)
@@ -223,14 +263,22 @@ def main() -> None:
             )
         if "open" in wanted:
             runs.append(("open (new visit): SELECT + INSERT + enqueue", [ua]))
-        print(f"{'run':46} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx/3xx':>12}")
+        # CPU per request of gunicorn and its PostgreSQL backends: on a machine shared with
+        # other work, what the page costs, whatever the others leave of the cores.
+        print(
+            f"{'run':46} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx/3xx':>12} "
+            f"{'CPU ms/req':>11}"
+        )
         for label, headers in runs:
             before = count_views(env, code)
+            pids = server_pids(server, args.database_url)
+            cpu = cpu_seconds(pids)
             result = wrk(args, url, headers)
+            cpu = cpu_seconds(pids) - cpu
             recorded = count_views(env, code) - before
             print(
                 f"{label:46} {result['rps']:9.0f} {result['p50']:8.2f} {result['p99']:8.2f} "
-                f"{result['errors']:12d}"
+                f"{result['errors']:12d} {1000 * cpu / max(result['requests'], 1):11.2f}"
             )
             print(f"{'':46} {result['requests']:,} requests, {recorded:,} views recorded")
     finally:
