@@ -198,11 +198,16 @@ def callback_process(*, callback_id: int) -> Callback:
                 raise DomainError("the WeCom connection is not set up")
             with WecomClient.for_connection(connection) as api:
                 handler(callback, parse_xml(callback.xml), api)
-    except (WecomError, DomainError) as exc:
+    except Exception as exc:
+        # Recorded on the row either way, so the console shows it and the retry is bounded;
+        # anything but WeCom or a refused input is a bug and logged with its traceback.
         Callback.objects.filter(pk=callback.pk).update(
-            attempts=F("attempts") + 1, error=str(exc)[:1000]
+            attempts=F("attempts") + 1, error=f"{type(exc).__name__}: {exc}"[:1000]
         )
-        log.warning("wecom callback %s (%s) failed: %s", callback.pk, callback.kind, exc)
+        expected = isinstance(exc, WecomError | DomainError)
+        (log.warning if expected else log.exception)(
+            "wecom callback %s (%s) failed: %s", callback.pk, callback.kind, exc
+        )
         callback.refresh_from_db()
         return callback
     Callback.objects.filter(pk=callback.pk).update(

@@ -289,3 +289,16 @@ def test_corp_tags_are_mirrored_renamed_and_removed(emit, connection, wecom):
     assert not CorpTag.objects.filter(wecom_id="t3").exists()
     assert not TagGroup.objects.filter(name="兴趣").exists()
     assert not Tag.objects.filter(name="美妆").exists()
+
+
+def test_the_timeline_shows_the_add_and_the_group_join(emit, connection, wecom, staff, org, login):
+    from django.urls import reverse
+
+    wecom.add_contact(EXT, name="王芳", follow=[{"userid": "zhangsan"}])
+    emit(added())
+    wecom.group_chats["wrCHAT1"] = chat([member(EXT)])
+    emit(event_xml("change_external_chat", "create", ChatId="wrCHAT1"))
+    url = reverse("customers:timeline", args=[customer_of().pk])
+    page = login(org.admin).get(url, headers={"HX-Request": "true"}).content.decode()
+    assert "添加企业微信" in page
+    assert "加入客户群" in page
