@@ -161,6 +161,8 @@ def test_a_merged_customers_history_moves_to_the_survivor(org, history, tmall):
     order(other, tmall, "T9", "59.00", status="completed", paid_at=at(2.5))
     tags_assign(customer_ids=[other.pk], tag=TagFactory(name="复购"), source=Source.WECOM)
     TagChange.objects.filter(customer=other).update(at=at(1.5))
+    Event.objects.create(customer=other, type="joined_group", occurred_at=at(2.2))
+    RelationshipFactory(customer=other, staff=org.staff_a2, added_at=at(0.2))
     # when it is merged into the customer
     [record] = customers_merge(survivor=history, absorbed=[other], reason="同一手机号")
     # then the survivor's timeline has both histories and the merge itself
@@ -169,10 +171,12 @@ def test_a_merged_customers_history_moves_to_the_survivor(org, history, tmall):
         ("merge", record.merged_at),
         ("order", at(3)),
         ("order", at(2.5)),
+        ("event", at(2.2)),
         ("tag", at(2)),
         ("tag", at(1.5)),
         ("stage", at(1)),
         ("stage", at(0.5)),
+        ("relationship", at(0.2)),
     ]
     assert not customer_timeline(other).items
     content = _get(org.staff_a, detail(history)).content.decode()
