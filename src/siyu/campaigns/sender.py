@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from siyu.campaigns.dnd import CONSENT_FIELD, consent_reason, quiet_until
-from siyu.campaigns.models import Campaign, Delivery
+from siyu.campaigns.models import Campaign, Delivery, Step, Variant
 from siyu.campaigns.ratelimit import seconds_until_token, tokens_return, tokens_take
 from siyu.campaigns.selectors import cap_counter_for, channel_addresses
 from siyu.channels.base import ChannelAdapter, Message, Outcome, Result, adapter_for, registered
@@ -169,6 +169,43 @@ def _write(rows: Sequence[Delivery]) -> None:
     )
 
 
+# What sending needs of each row: the delivery, the customer's consent, address and the names
+# the formatter fills in. The wide customer row (RFM, pinyin …) is left in the database.
+ROW_FIELDS = (
+    *(f.attname for f in Delivery._meta.concrete_fields),
+    "customer__name",
+    "customer__city",
+    "customer__phone",
+    "customer__owner_id",
+    "customer__store_id",
+    "customer__merged_into_id",
+    "customer__consent_sms",
+    "customer__consent_email",
+    "customer__store__name",
+    "customer__owner__name",
+    "customer__owner__nickname",
+    "customer__owner__store_id",
+    "customer__owner__store__name",
+    "staff__name",
+    "staff__nickname",
+    "staff__store_id",
+    "staff__store__name",
+)
+
+
+def _attach_shared(rows: Sequence[Delivery]) -> None:
+    """Variants, steps and campaigns are few and shared by many rows: one query each."""
+    variants = Variant.objects.select_related("script__material", "material").in_bulk(
+        {row.variant_id for row in rows}
+    )
+    steps = Step.objects.select_related("webhook").in_bulk({row.step_id for row in rows})
+    campaigns = Campaign.objects.in_bulk({row.campaign_id for row in rows})
+    for row in rows:
+        row.variant = variants[row.variant_id]
+        row.step = steps[row.step_id]
+        row.campaign = campaigns[row.campaign_id]
+
+
 def deliveries_send_batch(
     *, adapter: ChannelAdapter, ids: Sequence[int], now: datetime
 ) -> SendSummary:
@@ -176,17 +213,11 @@ def deliveries_send_batch(
     summary = SendSummary()
     rows = list(
         Delivery.objects.filter(pk__in=ids, status=Status.SENDING)
-        .select_related(
-            "customer__store",
-            "customer__owner__store",
-            "staff__store",
-            "variant__script__material",
-            "variant__material",
-            "campaign",
-            "step__webhook",
-        )
+        .select_related("customer__store", "customer__owner__store", "staff__store")
+        .only(*ROW_FIELDS)
         .order_by("planned_for", "pk")
     )
+    _attach_shared(rows)
     if not rows:
         return summary
     addresses = channel_addresses(adapter.address_kind, [row.customer for row in rows])
