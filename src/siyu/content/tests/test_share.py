@@ -152,6 +152,7 @@ def test_drafts_are_for_leads_and_their_owner(org, login, who, sees):
     assert client.get(detail_url(draft)).status_code == (200 if sees else 404)
     listing = client.get(reverse("content:materials")).content.decode()
     assert ("草稿素材" in listing) is sees
+    assert "预览" in listing and "预检结果" not in listing  # not the import's "Preview"
     if who == "staff_a":
         assert "我的草稿" in listing
         own = reverse("content:material_preview", args=[own_draft.pk])
