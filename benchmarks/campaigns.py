@@ -127,7 +127,7 @@ def main() -> None:
     )
     again = time.monotonic()
     assert campaign_plan(campaign=campaign, now=now) == 0
-    print(f"planning again: nothing new, {time.monotonic() - again:.2f} s")
+    print(f"a second planner run inserts nothing ({time.monotonic() - again:.2f} s)")
 
     if not args.send:
         return
