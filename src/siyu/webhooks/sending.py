@@ -116,7 +116,7 @@ def webhook_delivery_retry(*, delivery: WebhookDelivery) -> WebhookDelivery:
         ).update(status=Status.PENDING, next_attempt_at=timezone.now())
         if not retried:
             raise DomainError("only a failed or dead delivery can be retried")
-        transaction.on_commit(_wake)
+        transaction.on_commit(_wake, robust=True)
     delivery.refresh_from_db()
     return delivery
 

@@ -197,7 +197,9 @@ def _outbox() -> _Outbox:
     outbox = _current_outbox()
     if outbox is None:
         outbox = _Outbox()
-        transaction.on_commit(outbox)
+        # Robust: a queue that is down must not fail a committed change; the minutely run
+        # sends what was queued anyway.
+        transaction.on_commit(outbox, robust=True)
     return outbox
 
 
