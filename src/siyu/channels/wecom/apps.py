@@ -8,8 +8,9 @@ class WecomConfig(AppConfig):
     verbose_name = _("WeCom")
 
     def ready(self) -> None:
-        from siyu.channels.wecom.models import GroupMember
+        from siyu.channels.wecom.models import GroupMember, TransferItem
         from siyu.customers import merge
 
-        # Group members point at the customer they resolved to; a merge moves them along.
+        # Group members and transfer items point at a customer; a merge moves them along.
         merge.register_customer_owned(GroupMember)
+        merge.register_customer_owned(TransferItem)

@@ -333,3 +333,20 @@ class WecomClient:
     def contact_way_delete(self, *, config_id: str) -> dict:
         body = {"config_id": config_id}
         return self.call("POST", "externalcontact/del_contact_way", json=body)
+
+    def transfer_customer(
+        self, *, handover: str, takeover: str, external_userids: list[str], resigned: bool
+    ) -> list[dict]:
+        """Start transfers; returns [{external_userid, errcode}] (0: started)."""
+        path = "externalcontact/" + ("resigned/" if resigned else "") + "transfer_customer"
+        body = {
+            "handover_userid": handover,
+            "takeover_userid": takeover,
+            "external_userid": external_userids,
+        }
+        return self.call("POST", path, json=body).get("customer", [])
+
+    def transfer_result(self, *, handover: str, takeover: str, cursor: str, resigned: bool) -> dict:
+        path = "externalcontact/" + ("resigned/" if resigned else "") + "transfer_result"
+        body = {"handover_userid": handover, "takeover_userid": takeover, "cursor": cursor}
+        return self.call("POST", path, json=body)

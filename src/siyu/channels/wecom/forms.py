@@ -54,3 +54,16 @@ class ChannelCodeForm(forms.Form):
 
 class ChannelCodeEditForm(ChannelCodeForm):
     state = None  # past adds carry the state: it never changes
+
+
+class TransferForm(forms.Form):
+    handover = forms.ModelChoiceField(
+        label=_("From staff member"), queryset=Staff.objects.filter(wecom_userid__isnull=False)
+    )
+    takeover = forms.ModelChoiceField(
+        label=_("To staff member"),
+        queryset=Staff.objects.filter(status=Staff.Status.ACTIVE, wecom_userid__isnull=False),
+    )
+    resigned = forms.BooleanField(
+        label=_("The first has left (inherit their customers)"), required=False
+    )

@@ -248,3 +248,59 @@ class SyncRun(models.Model):
     @property
     def staff_done(self) -> int:
         return min(self.position, len(self.userids))
+
+
+class Transfer(models.Model):
+    """Customers handed from one staff member to another through WeCom (在职/离职继承)."""
+
+    handover = models.ForeignKey(Staff, on_delete=models.PROTECT, related_name="+")
+    takeover = models.ForeignKey(Staff, on_delete=models.PROTECT, related_name="+")
+    resigned = models.BooleanField(_("handover has left"), default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    polled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = _("customer transfer")
+        verbose_name_plural = _("customer transfers")
+
+    def __str__(self) -> str:
+        return f"{self.handover_id}→{self.takeover_id}"
+
+
+class TransferItem(models.Model):
+    """One customer of a transfer; WeCom completes a transfer after the customer's 24 hours."""
+
+    class Status(models.TextChoices):
+        WAITING = "waiting", _("waiting")
+        DONE = "done", _("transferred")
+        REFUSED = "refused", _("refused by the customer")
+        LIMIT = "limit", _("takeover at the limit")
+        FAILED = "failed", _("not started")
+
+    transfer = models.ForeignKey(Transfer, on_delete=models.CASCADE, related_name="items")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    external_userid = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.WAITING)
+    errcode = models.IntegerField(default=0)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["transfer", "external_userid"], name="wecom_transfer_item_unique"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["transfer"],
+                name="wecom_transfer_waiting_idx",
+                condition=models.Q(status="waiting"),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.transfer_id}:{self.external_userid}"

@@ -5,7 +5,14 @@ from decimal import Decimal
 
 from django.db.models import Count, Q, QuerySet
 
-from siyu.channels.wecom.models import Callback, ChannelCode, Connection, SyncRun
+from siyu.channels.wecom.models import (
+    Callback,
+    ChannelCode,
+    Connection,
+    SyncRun,
+    Transfer,
+    TransferItem,
+)
 from siyu.customers.models import Relationship
 
 
@@ -70,3 +77,16 @@ def channel_code_rows() -> list[CodeRow]:
 
 def channel_code_get(pk: int) -> ChannelCode:
     return ChannelCode.objects.select_related("channel", "welcome_script").get(pk=pk)
+
+
+def transfer_list(*, limit: int = 50) -> QuerySet[Transfer]:
+    """Recent transfers with their items counted by status: one query."""
+    counts = {
+        status: Count("items", filter=Q(items__status=status))
+        for status in TransferItem.Status.values
+    }
+    return (
+        Transfer.objects.select_related("handover", "takeover")
+        .annotate(total=Count("items"), **counts)
+        .order_by("-pk")[:limit]
+    )

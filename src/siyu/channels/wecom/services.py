@@ -633,7 +633,7 @@ def _clean_code(data: CodeInput) -> list[str]:
     return [s.wecom_userid for s in sorted(data.staff, key=lambda s: s.pk)]
 
 
-def _api() -> WecomClient:
+def wecom_api() -> WecomClient:
     connection = connection_get()
     if connection is None:
         raise DomainError("the WeCom connection is not set up")
@@ -655,7 +655,7 @@ def channel_code_create(
     if ChannelCode.objects.filter(state=state).exists():
         raise DomainError("another channel code has this state", field="state")
     users = _clean_code(data)
-    with _api() as api:
+    with wecom_api() as api:
         try:
             way = api.contact_way_add(
                 users=users, state=state, remark=data.name[:30], skip_verify=data.skip_verify
@@ -698,7 +698,7 @@ def channel_code_update(
 ) -> ChannelCode:
     """Change the code and its contact way; the state stays (past adds carry it)."""
     users = _clean_code(data)
-    with _api() as api:
+    with wecom_api() as api:
         try:
             api.contact_way_update(
                 config_id=code.config_id,
@@ -734,7 +734,7 @@ def channel_code_update(
 
 def channel_code_delete(*, actor, code: ChannelCode, ip: str | None = None) -> None:
     """Delete the contact way in WeCom, then the code (relationships keep their state)."""
-    with _api() as api:
+    with wecom_api() as api:
         try:
             api.contact_way_delete(config_id=code.config_id)
         except WecomError as exc:
@@ -798,7 +798,7 @@ def channel_codes_reset_caps() -> int:
     codes = ChannelCode.objects.filter(daily_cap__gt=0).exclude(config_id="")
     if not codes.exists():
         return 0
-    with _api() as api:
+    with wecom_api() as api:
         for code in codes:
             before = list(code.wecom_users)
             changed += channel_code_rebalance(code=code, api=api) != before

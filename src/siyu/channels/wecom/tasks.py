@@ -41,3 +41,11 @@ def contacts_sync_nightly() -> None:
 @db_periodic_task(crontab(minute="0"))
 def channel_codes_reset_caps_daily() -> int:
     return services.channel_codes_reset_caps()
+
+
+# WeCom completes a transfer 24 hours after it starts (unless the customer refuses).
+@db_periodic_task(crontab(minute="*/10"))
+def transfers_poll_periodic() -> int:
+    from siyu.channels.wecom.transfers import transfers_poll
+
+    return transfers_poll()

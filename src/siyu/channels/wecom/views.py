@@ -15,7 +15,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from siyu.channels.wecom.callbacks import CallbackRefused, open_callback, verify_url
-from siyu.channels.wecom.forms import ChannelCodeEditForm, ChannelCodeForm
+from siyu.channels.wecom.client import WecomError
+from siyu.channels.wecom.forms import ChannelCodeEditForm, ChannelCodeForm, TransferForm
 from siyu.channels.wecom.models import ChannelCode
 from siyu.channels.wecom.selectors import (
     callback_recent,
@@ -24,6 +25,7 @@ from siyu.channels.wecom.selectors import (
     connection_get,
     secret_hint,
     sync_run_latest,
+    transfer_list,
 )
 from siyu.channels.wecom.services import (
     CodeInput,
@@ -35,6 +37,7 @@ from siyu.channels.wecom.services import (
     connection_test,
 )
 from siyu.channels.wecom.sync import sync_run_resume, sync_run_start
+from siyu.channels.wecom.transfers import transfer_start, transfers_poll
 from siyu.console.access import ADMINS, role_required
 from siyu.core.audit import client_ip
 from siyu.core.errors import DomainError
@@ -287,3 +290,42 @@ def code_delete(request, pk: int):
         return redirect("wecom:code", pk=pk)
     messages.success(request, _("Channel code deleted."))
     return redirect("wecom:codes")
+
+
+# Transfers
+
+
+@role_required(ADMINS)
+def transfers(request):
+    form = TransferForm(request.POST if request.method == "POST" else None)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                transfer = transfer_start(
+                    actor=request.user, **form.cleaned_data, ip=client_ip(request)
+                )
+            except DomainError as exc:
+                _form_error(form, exc)
+            else:
+                messages.success(
+                    request,
+                    _("Transfer started for %(count)s customers; WeCom completes it in 24 hours.")
+                    % {"count": transfer.items.count()},
+                )
+                return redirect("wecom:transfers")
+    context = {"form": form, "transfers": transfer_list()}
+    return TemplateResponse(request, "wecom/transfers.html", context, status=status)
+
+
+@require_POST
+@role_required(ADMINS)
+def transfers_check(request):
+    try:
+        finished = transfers_poll()
+    except (WecomError, DomainError) as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("%(count)s transfers finished.") % {"count": finished})
+    return redirect("wecom:transfers")

@@ -42,6 +42,8 @@ class FakeWecom:
     welcome_codes: dict[str, float] = field(default_factory=dict)
     welcomes: list[dict] = field(default_factory=list)
     contact_ways: dict[str, dict] = field(default_factory=dict)
+    # (handover, takeover) → {external_userid: {"status": 1..5, "takeover_time": seconds}}
+    transfers: dict[tuple[str, str], dict] = field(default_factory=dict)
     gettoken_delay: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
     counter: itertools.count = field(default_factory=itertools.count)
@@ -226,6 +228,38 @@ class FakeWecom:
             return {"errcode": 40058, "errmsg": "invalid config_id"}
         return {"errcode": 0, "errmsg": "ok"}
 
+    def complete_transfer(self, external_userid: str, status: int = 1) -> None:
+        """The customer's 24 hours passed (1), or they refused (3), or the taker is full (4)."""
+        for customers in self.transfers.values():
+            if external_userid in customers:
+                customers[external_userid] = {"status": status, "takeover_time": 1764633600}
+
+    def _transfer_customer(self, query: dict, body: dict) -> dict:
+        handover, takeover = body.get("handover_userid"), body.get("takeover_userid")
+        ids = body.get("external_userid") or []
+        if not handover or not takeover or not ids or len(ids) > 100:
+            return {"errcode": 40058, "errmsg": "handover, takeover and 1..100 ids are required"}
+        answers = []
+        for eid in ids:
+            follows = self.contacts.get(eid, {}).get("follow_user", [])
+            if not any(f["userid"] == handover for f in follows):
+                answers.append({"external_userid": eid, "errcode": 40096})
+                continue
+            self.transfers.setdefault((handover, takeover), {})[eid] = {"status": 2}
+            answers.append({"external_userid": eid, "errcode": 0})
+        return {"errcode": 0, "errmsg": "ok", "customer": answers}
+
+    def _transfer_result(self, query: dict, body: dict) -> dict:
+        key = (body.get("handover_userid"), body.get("takeover_userid"))
+        rows = [
+            {"external_userid": eid, **state}
+            for eid, state in sorted(self.transfers.get(key, {}).items())
+        ]
+        start = int(body.get("cursor") or 0)
+        page = rows[start : start + 2]  # small pages, so the tests follow the cursor
+        cursor = str(start + 2) if start + 2 < len(rows) else ""
+        return {"errcode": 0, "errmsg": "ok", "customer": page, "next_cursor": cursor}
+
     # Callbacks -------------------------------------------------------------------------------
 
     def crypt(self) -> MessageCrypt:
@@ -261,6 +295,10 @@ ENDPOINTS = {
     "externalcontact/add_contact_way": FakeWecom._add_contact_way,
     "externalcontact/update_contact_way": FakeWecom._update_contact_way,
     "externalcontact/del_contact_way": FakeWecom._del_contact_way,
+    "externalcontact/transfer_customer": FakeWecom._transfer_customer,
+    "externalcontact/transfer_result": FakeWecom._transfer_result,
+    "externalcontact/resigned/transfer_customer": FakeWecom._transfer_customer,
+    "externalcontact/resigned/transfer_result": FakeWecom._transfer_result,
 }
 
 
