@@ -78,6 +78,7 @@ def test_a_login_without_staff_record_gets_a_note_not_an_error(db, client):
                 "leads:list",
                 "tags:index",
                 "segments:list",
+                "campaigns:list",
                 "segments:rfm",
                 "content:scripts",
                 "imports:list",
@@ -86,6 +87,7 @@ def test_a_login_without_staff_record_gets_a_note_not_an_error(db, client):
                 "events:types",
                 "apikeys:list",
                 "webhooks:list",
+                "wecom:settings",
             ],
         ),
         (
@@ -95,13 +97,17 @@ def test_a_login_without_staff_record_gets_a_note_not_an_error(db, client):
                 "leads:list",
                 "tags:index",
                 "segments:list",
+                "campaigns:list",
                 "segments:rfm",
                 "content:scripts",
                 "imports:list",
                 "org:index",
             ],
         ),
-        ("staff_a", ["customers:list", "leads:list", "segments:list", "content:scripts"]),
+        (
+            "staff_a",
+            ["customers:list", "leads:list", "segments:list", "campaigns:list", "content:scripts"],
+        ),
     ],
 )
 def test_navigation_lists_only_the_areas_the_role_may_open(org, login, who, areas):
