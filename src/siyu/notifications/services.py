@@ -1,6 +1,7 @@
-"""Writes: raise a notification for several staff at once, mark them read."""
+"""Writes: raise a notification for several staff at once, mark them read, prune old ones."""
 
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -84,3 +85,15 @@ def notifications_mark_all_read(*, staff_id: int) -> int:
     return Notification.objects.filter(staff_id=staff_id, read_at__isnull=True).update(
         read_at=timezone.now()
     )
+
+
+# Read notifications older than this are deleted by the daily prune; unread ones stay.
+READ_KEEP_DAYS = 90
+
+
+@transaction.atomic
+def notifications_prune(*, now: datetime | None = None, keep_days: int = READ_KEEP_DAYS) -> int:
+    """Delete notifications read more than `keep_days` ago, in one statement; returns how many."""
+    cutoff = (now or timezone.now()) - timedelta(days=keep_days)
+    deleted, _ = Notification.objects.filter(read_at__lt=cutoff).delete()
+    return deleted

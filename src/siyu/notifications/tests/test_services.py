@@ -13,6 +13,7 @@ from siyu.notifications.services import (
     notifications_mark_all_read,
     notify,
 )
+from siyu.notifications.tasks import notifications_prune_daily
 
 
 def test_notify_creates_one_row_per_staff_in_one_statement(org):
@@ -124,3 +125,19 @@ def test_repeat_without_customer_or_link_keeps_the_rows_own(org):
     assert (row.count, row.title, row.url, row.customer_id) == (2, "t2", "/x/", customer.pk)
     notify(staff_ids=[org.staff_a.pk], kind="k", key="a", title="t3", url="/y/")
     assert Notification.objects.get().url == "/y/"
+
+
+def test_prune_deletes_only_long_read_notifications(org):
+    for key in ("old-read", "recent-read", "old-unread"):
+        notify(staff_ids=[org.staff_a.pk], kind="k", key=key, title=key)
+    now = timezone.now()
+    Notification.objects.filter(key="old-read").update(read_at=now - timedelta(days=91))
+    Notification.objects.filter(key="recent-read").update(read_at=now - timedelta(days=89))
+    Notification.objects.filter(key="old-unread").update(updated_at=now - timedelta(days=400))
+
+    assert notifications_prune_daily.call_local() == 1
+
+    assert sorted(Notification.objects.values_list("key", flat=True)) == [
+        "old-unread",
+        "recent-read",
+    ]
