@@ -209,6 +209,10 @@ SIYU_CAMPAIGN_MAX_ATTEMPTS = env_int("SIYU_CAMPAIGN_MAX_ATTEMPTS", 5)
 SIYU_CAMPAIGN_RETRY_SECONDS = env_int("SIYU_CAMPAIGN_RETRY_SECONDS", 60)
 # A delivery left "sending" longer than this belonged to a worker that died: send it again.
 SIYU_CAMPAIGN_LEASE_SECONDS = env_int("SIYU_CAMPAIGN_LEASE_SECONDS", 300)
+# Guardrail: pause a campaign when, of at least MIN recipients in the last 24 hours, more than
+# BASIS_POINTS / 10,000 deleted or blocked their staff contact or unsubscribed (50 = 0.5 %).
+SIYU_CAMPAIGN_GUARDRAIL_BASIS_POINTS = env_int("SIYU_CAMPAIGN_GUARDRAIL_BASIS_POINTS", 50)
+SIYU_CAMPAIGN_GUARDRAIL_MIN_RECIPIENTS = env_int("SIYU_CAMPAIGN_GUARDRAIL_MIN_RECIPIENTS", 200)
 # Sends per second per channel (token bucket); 0 means unlimited.
 SIYU_CHANNEL_RATE_EMAIL = env_int("SIYU_CHANNEL_RATE_EMAIL", 20)
 SIYU_CHANNEL_RATE_SMS = env_int("SIYU_CHANNEL_RATE_SMS", 50)

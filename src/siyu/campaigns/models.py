@@ -71,6 +71,8 @@ class Campaign(models.Model):
     cursor = models.DateTimeField(null=True, blank=True, editable=False)
     cost = models.DecimalField(_("cost (CNY)"), max_digits=14, decimal_places=2, default=0)
 
+    # Why it paused itself (the guardrail); empty when a person paused it.
+    paused_reason = models.CharField(_("paused because"), max_length=200, blank=True)
     started_at = models.DateTimeField(null=True, blank=True, editable=False)
     finished_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)

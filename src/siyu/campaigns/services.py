@@ -228,7 +228,8 @@ def campaign_resume(*, campaign: Campaign, actor=None, ip: str | None = None) ->
     if campaign.status != Status.PAUSED:
         raise DomainError(_("Only a paused campaign can be resumed."))
     campaign.status = Status.RUNNING if campaign.started_at else Status.SCHEDULED
-    campaign.save(update_fields=["status", "updated_at"])
+    campaign.paused_reason = ""
+    campaign.save(update_fields=["status", "paused_reason", "updated_at"])
     _audit(campaign, actor, ip, "resumed")
     return campaign
 

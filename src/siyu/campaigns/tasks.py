@@ -9,6 +9,7 @@ from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task, lock_task
 
 from siyu.campaigns.attribution import conversions_attribute
+from siyu.campaigns.guardrail import campaigns_guardrail_check
 from siyu.campaigns.services import (
     campaign_plan_due,
     deliveries_poll_accepted,
@@ -47,3 +48,9 @@ def deliveries_poll_every_five_minutes() -> None:
 @lock_task("campaigns-attribute")
 def conversions_attribute_hourly() -> None:
     conversions_attribute()
+
+
+@db_periodic_task(crontab(minute="*/5"))
+@lock_task("campaigns-guardrail")
+def campaigns_guardrail_every_five_minutes() -> None:
+    campaigns_guardrail_check()
