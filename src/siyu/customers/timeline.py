@@ -10,8 +10,7 @@ Order and paging: items are ordered by (time desc, kind in KINDS order, id desc)
 that triple for the last item shown, and each kind reads only what sorts after it. Ties on the
 time are therefore neither repeated nor skipped across pages.
 
-A later kind (campaign deliveries) is one more fetch in KINDS and one more branch in
-customers/_timeline_items.html.
+A new kind is one more fetch in KINDS and one more branch in customers/_timeline_items.html.
 """
 
 import json
@@ -19,18 +18,23 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from siyu.campaigns.models import Conversion, Delivery, StaffTask
+from siyu.campaigns.selectors import campaigns_visible_to
 from siyu.commerce.models import Order
 from siyu.core.masking import mask_email, mask_phone, mask_text
 from siyu.customers.models import Customer, Relationship
 from siyu.events.models import Event, EventType
 from siyu.org.models import Staff
+from siyu.org.selectors import Viewer
 from siyu.segments.models import StageChange
 from siyu.segments.rfm import PAID_STATUSES
 from siyu.tags.models import TagChange
@@ -42,6 +46,8 @@ MATERIAL_VIEWED = "material_viewed"
 ORDER_EVENT_TYPES = frozenset({"order", "order_paid", "order_placed", "order_refunded", "refund"})
 SHOWN_PROPERTIES = 4
 SHOWN_VALUE_LENGTH = 80
+SHOWN_TEXT_LENGTH = 120
+CENTS = Decimal("0.01")
 
 
 class CursorError(ValueError):
@@ -90,7 +96,7 @@ class TimelineItem:
     id: int  # unique within the kind; with `at` and `kind` it places the item in the order
     row: Any  # the record; customers/_timeline_items.html renders it by kind
     action: str = ""  # relationship: "added" or "removed"
-    detail: Any = None  # event: an EventDetail
+    detail: Any = None  # event: an EventDetail; delivery: a DeliveryDetail
 
     @property
     def cursor(self) -> Cursor:
@@ -132,6 +138,16 @@ class EventDetail:
     properties: list[tuple[str, str]]  # (description or name, value), masked for the viewer
     material_title: str = ""  # material_viewed only
     shared_by: str = ""
+
+
+@dataclass(frozen=True)
+class DeliveryDetail:
+    campaign_url: str  # "" when the viewer may not open the campaign
+    text: str  # the text sent, shortened, identifiers masked for the viewer
+    error: str  # failed: the error's first line, masked the same way
+    task: StaffTask | None  # staff_task channel: the task the person works through
+    conversions: int  # goals credited to this delivery
+    converted_amount: Decimal  # their paid amount (0 for event goals)
 
 
 def _older(
@@ -179,6 +195,51 @@ def _orders(customer: Customer, before: Cursor | None, limit: int) -> Iterable[T
         at=Coalesce("paid_at", "placed_at"),  # as order_customer_paid_time_idx
     )
     return (TimelineItem("order", row.paid_at or row.placed_at, row.pk, row) for row in rows)
+
+
+# Deliveries that are history: sent, handed to the platform (accepted), failed, or held back.
+# Pending and sending ones have not happened yet; cancelled ones never went out.
+SHOWN_DELIVERIES = [
+    Delivery.Status.SENT,
+    Delivery.Status.ACCEPTED,
+    Delivery.Status.FAILED,
+    Delivery.Status.SUPPRESSED,
+]
+DELIVERY_AT = Coalesce("sent_at", "claimed_at", "planned_for")
+
+
+def _deliveries(customer: Customer, before: Cursor | None, limit: int) -> Iterable[TimelineItem]:
+    # The time it happened: sent (or accepted); a failure or a hold-back by the sender at its
+    # last claim; a hold-back at planning (never claimed) at the time it was planned for, and
+    # only once that time has come — a step planned for next week is not history yet.
+    # A merge leaves an absorbed customer's deliveries on its tombstone (the outbox keeps one
+    # row per step, customer and occurrence); tombstones point straight at the survivor.
+    people = Customer.objects.filter(Q(pk=customer.pk) | Q(merged_into_id=customer.pk))
+    credited = Conversion.objects.filter(delivery=OuterRef("pk")).order_by().values("delivery")
+    rows = _older(
+        Delivery.objects.filter(customer_id__in=people.values("pk"), status__in=SHOWN_DELIVERIES)
+        .exclude(
+            status=Delivery.Status.SUPPRESSED,
+            claimed_at__isnull=True,
+            planned_for__gt=timezone.now(),
+        )
+        .select_related("campaign", "step", "variant", "task__staff")
+        .annotate(
+            # Goals credited to the delivery, in the same query: a page of at most 31 rows
+            # looks each up by conversion.delivery_id's index.
+            tl_conversions=Subquery(credited.annotate(n=Count("pk")).values("n")),
+            tl_converted_amount=Subquery(credited.annotate(total=Sum("amount")).values("total")),
+        ),
+        kind="delivery",
+        before=before,
+        limit=limit,
+        at=DELIVERY_AT,
+    )
+    return (TimelineItem("delivery", _delivery_at(row), row.pk, row) for row in rows)
+
+
+def _delivery_at(row: Delivery) -> datetime:
+    return row.sent_at or row.claimed_at or row.planned_for
 
 
 def _tags(customer: Customer, before: Cursor | None, limit: int) -> Iterable[TimelineItem]:
@@ -238,6 +299,7 @@ KINDS: dict[str, TimelineKind] = {
     for kind in (
         TimelineKind("event", _("Behaviour"), _events),
         TimelineKind("order", _("Orders"), _orders),
+        TimelineKind("delivery", _("Campaign messages"), _deliveries),
         TimelineKind("tag", _("Tags"), _tags),
         TimelineKind("stage", _("Lifecycle stages"), _stages),
         TimelineKind("relationship", _("Staff relationships"), _relationships),
@@ -254,12 +316,14 @@ def customer_timeline(
     before: Cursor | None = None,
     limit: int = DEFAULT_LIMIT,
     mask_pii: bool = True,
+    viewer: Viewer | None = None,
     today: date | None = None,
 ) -> Timeline:
     """One page of the customer's records of the chosen kinds (all when None), newest first,
     older than `before` (from the newest when None). One query per kind, two more when the page
-    holds events. The caller has already checked the viewer may see the customer; identifiers
-    in event properties are masked unless `mask_pii` is False."""
+    holds events, one more when it holds deliveries and a viewer is given (which campaigns the
+    viewer may open). The caller has already checked the viewer may see the customer;
+    identifiers in event properties and sent texts are masked unless `mask_pii` is False."""
     chosen = [KINDS[code] for code in (kinds or KINDS)]
     items: list[TimelineItem] = []
     for kind in chosen:
@@ -267,6 +331,7 @@ def customer_timeline(
         items.extend(kind.fetch(customer, before, limit + 1))
     items.sort(key=lambda i: (i.at, -RANK[i.kind], i.id), reverse=True)
     page = _describe_events(items[:limit], mask_pii=mask_pii)
+    page = _describe_deliveries(page, mask_pii=mask_pii, viewer=viewer)
     return Timeline(
         items=page,
         has_more=len(items) > limit,
@@ -334,9 +399,52 @@ def _event_detail(
     return EventDetail(label, shown)
 
 
+def _describe_deliveries(
+    items: list[TimelineItem], *, mask_pii: bool, viewer: Viewer | None
+) -> list[TimelineItem]:
+    """Deliveries with their campaign's link (one query: which of the page's campaigns the
+    viewer may open), the text sent and the error, masked for the viewer."""
+    campaign_ids = {i.row.campaign_id for i in items if i.kind == "delivery"}
+    if not campaign_ids:
+        return items
+    openable: set[int] = set()
+    if viewer is not None:
+        visible = campaigns_visible_to(viewer).filter(pk__in=campaign_ids)
+        openable = set(visible.values_list("pk", flat=True))
+    described = []
+    for item in items:
+        if item.kind == "delivery":
+            row = item.row
+            error = row.error.strip().splitlines()[0] if row.error.strip() else ""
+            detail = DeliveryDetail(
+                campaign_url=(
+                    reverse("campaigns:detail", args=[row.campaign_id])
+                    if row.campaign_id in openable
+                    else ""
+                ),
+                # On one line: an excerpt, not the message's layout.
+                text=_short(
+                    " ".join(_masked_in_text(row.rendered_text, mask_pii).split()),
+                    SHOWN_TEXT_LENGTH,
+                ),
+                error=_short(_masked_in_text(error, mask_pii)),
+                task=getattr(row, "task", None) if row.channel == "staff_task" else None,
+                conversions=row.tl_conversions or 0,
+                # SQLite sums decimals to their shortest form (219.5).
+                converted_amount=Decimal(row.tl_converted_amount or 0).quantize(CENTS),
+            )
+            item = TimelineItem(item.kind, item.at, item.id, row, detail=detail)
+        described.append(item)
+    return described
+
+
 # Mainland mobiles with or without +86, and any number written in international form.
 PHONE_LIKE = re.compile(r"(?:\+?86)?1[3-9]\d{9}|\+\d{8,15}")
 EMAIL_LIKE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+# The same inside running text (a message, an error), where digits and letters of other words
+# surround them: whole numbers only, and addresses of the characters an address may hold.
+PHONE_IN_TEXT = re.compile(r"(?<![\d+])(?:(?:\+?86)?1[3-9]\d{9}|\+\d{8,15})(?!\d)")
+EMAIL_IN_TEXT = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 IDENTIFIER_KEYS = re.compile(r"phone|mobile|tel|email|mail|openid|unionid|userid|id_?card", re.I)
 
 
@@ -353,6 +461,15 @@ def _shown_value(key: str, value: object, *, mask_pii: bool) -> str:
     return _short(text)
 
 
-def _short(text: object) -> str:
+def _masked_in_text(text: str, mask_pii: bool) -> str:
+    """Phone numbers and e-mail addresses inside a text masked (before it is shortened, so a
+    cut never leaves a number whole enough to escape)."""
+    if not mask_pii or not text:
+        return text
+    text = EMAIL_IN_TEXT.sub(lambda m: mask_email(m.group()), text)
+    return PHONE_IN_TEXT.sub(lambda m: mask_phone(m.group().removeprefix("86")), text)
+
+
+def _short(text: object, length: int = SHOWN_VALUE_LENGTH) -> str:
     text = str(text)
-    return text if len(text) <= SHOWN_VALUE_LENGTH else text[: SHOWN_VALUE_LENGTH - 1] + "…"
+    return text if len(text) <= length else text[: length - 1] + "…"

@@ -224,6 +224,7 @@ def _timeline_context(request, customer: Customer) -> dict:
             kinds=[kind] if kind else None,
             before=before,
             mask_pii=not viewer.sees_full_pii,
+            viewer=viewer,
         ),
         "timeline_kind": kind,
         "timeline_before": before,

@@ -1,8 +1,10 @@
 import factory
 from django.utils import timezone
 
+from siyu.campaigns.models import Campaign, ChannelName, Delivery, Step, Variant
 from siyu.customers.identifiers import pinyin_of
 from siyu.customers.models import Channel, Customer, Identity, Relationship
+from siyu.org.tests.factories import StaffFactory
 
 
 class ChannelFactory(factory.django.DjangoModelFactory):
@@ -51,3 +53,53 @@ class RelationshipFactory(factory.django.DjangoModelFactory):
     customer = factory.SubFactory(CustomerFactory)
     staff = None
     added_at = factory.LazyFunction(timezone.now)
+
+
+# Campaign deliveries as the customer timeline reads them; the campaign engine's own tests
+# build theirs through its services.
+
+
+class CampaignFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Campaign
+
+    name = factory.Sequence(lambda n: f"活动{n}")
+    kind = Campaign.Kind.BROADCAST
+    status = Campaign.Status.RUNNING
+    owner = factory.SubFactory(StaffFactory)
+
+
+class StepFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Step
+
+    campaign = factory.SubFactory(CampaignFactory)
+    order = 1
+    channel = ChannelName.SMS
+
+
+class VariantFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Variant
+
+    step = factory.SubFactory(StepFactory)
+    name = "A"
+    body = "{customer.name}您好"
+
+
+class DeliveryFactory(factory.django.DjangoModelFactory):
+    """A sent delivery (give sent_at); other statuses give the times they keep."""
+
+    class Meta:
+        model = Delivery
+
+    variant = factory.SubFactory(VariantFactory)
+    step = factory.SelfAttribute("variant.step")
+    campaign = factory.SelfAttribute("step.campaign")
+    channel = factory.SelfAttribute("step.channel")
+    customer = factory.SubFactory(CustomerFactory)
+    occurrence = factory.Sequence(str)
+    status = Delivery.Status.SENT
+    sent_at = None
+    planned_for = factory.LazyAttribute(lambda o: o.sent_at or o.claimed_at or timezone.now())
+    claimed_at = None

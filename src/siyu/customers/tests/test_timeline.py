@@ -10,9 +10,15 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from siyu.campaigns.models import Conversion, StaffTask
 from siyu.commerce.models import Order
 from siyu.customers.services import customers_merge
-from siyu.customers.tests.factories import ChannelFactory, CustomerFactory, RelationshipFactory
+from siyu.customers.tests.factories import (
+    ChannelFactory,
+    CustomerFactory,
+    DeliveryFactory,
+    RelationshipFactory,
+)
 from siyu.customers.timeline import customer_timeline
 from siyu.events.models import Event
 from siyu.org.tests.factories import StaffFactory
@@ -117,8 +123,8 @@ def test_the_limit_keeps_the_newest_and_says_there_is_more(history):
 
 
 def test_the_timeline_is_one_query_per_kind(history, django_assert_num_queries):
-    # event, order, tag, stage, relationship (added, removed), merge
-    with django_assert_num_queries(7):
+    # event, order, delivery, tag, stage, relationship (added, removed), merge
+    with django_assert_num_queries(8):
         customer_timeline(history)
     with django_assert_num_queries(1):
         customer_timeline(history, kinds=["tag"])
@@ -272,9 +278,28 @@ def _queries(client, url) -> int:
 
 def _fill(customer, channel, n: int) -> None:
     """n records of each kind but merges, with authors, live and deleted tags, materials
-    shared by several staff, and relationships with n staff, half of them ended."""
+    shared by several staff, relationships with n staff, half of them ended, and campaign
+    messages of n campaigns (half of them staff tasks), each credited with an order."""
     tags = [TagFactory(), TagFactory()]
     for i in range(n):
+        delivery = DeliveryFactory(
+            customer=customer,
+            variant__step__channel="staff_task" if i % 2 else "sms",
+            variant__step__campaign__owner=customer.owner if i % 3 else StaffFactory(),
+            sent_at=at(i),
+        )
+        if i % 2:
+            StaffTask.objects.create(
+                delivery=delivery, staff=customer.owner, customer=customer, text="x", due_at=at(i)
+            )
+        Conversion.objects.create(
+            campaign_id=delivery.campaign_id,
+            delivery=delivery,
+            customer=customer,
+            source=f"order:{delivery.pk}",
+            occurred_at=at(i),
+            amount=Decimal("9.90"),
+        )
         stage(customer, "engaged", "repeat", at(i))
         tag_change(customer, tags[i % 2], "added", at(i), by=customer.owner.user)
         order(customer, channel, f"{customer.pk}-{i}", "9.90", status="paid", paid_at=at(i))
@@ -312,9 +337,10 @@ def test_the_profiles_query_count_does_not_grow_with_the_timeline(org, tmall, lo
         customers_merge(survivor=many, absorbed=[absorbed])
     client = login(getattr(org, who))
     # staff_a: session, user, staff, customer, identities, relationships, merges, tags panel
-    # (tags, choices), then one query per timeline kind (two for relationships) and two to
-    # describe the events; the admin adds the audit record.
-    expected = {"admin": 21, "staff_a": 20}[who]
+    # (tags, choices), then one query per timeline kind (two for relationships), two to
+    # describe the events and one for the campaigns the viewer may open; the admin adds the
+    # audit record.
+    expected = {"admin": 23, "staff_a": 22}[who]
     assert _queries(client, detail(few)) == expected
     assert _queries(client, detail(many)) == expected
     assert _queries(client, partial(many)) == _queries(client, partial(few))
@@ -328,5 +354,6 @@ def test_the_profiles_query_count_does_not_grow_with_the_timeline(org, tmall, lo
         shown += len(response.context["timeline"].items)
         cursor = response.context["timeline"].next_cursor
         url = f"{partial(many)}?before={cursor}" if cursor else None
-    # 40 each of events, orders, tags, stages and relationships, 20 removals, 3 merges
-    assert shown == 223
+    # 40 each of events, orders, messages, tags, stages and relationships, 20 removals,
+    # 3 merges
+    assert shown == 263

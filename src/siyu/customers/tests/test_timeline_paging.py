@@ -12,7 +12,12 @@ from hypothesis.extra.django import TestCase
 
 from siyu.commerce.models import Order
 from siyu.customers.models import Identity, MergeRecord, Relationship
-from siyu.customers.tests.factories import ChannelFactory, CustomerFactory
+from siyu.customers.tests.factories import (
+    ChannelFactory,
+    CustomerFactory,
+    DeliveryFactory,
+    VariantFactory,
+)
 from siyu.customers.timeline import KINDS, Cursor, CursorError, customer_timeline
 from siyu.events.services import events_ingest, events_validate
 from siyu.org.tests.factories import StaffFactory
@@ -39,9 +44,20 @@ def all_pages(customer, *, kinds=None, limit: int) -> list[tuple[str, int]]:
         before = page.next_cursor
 
 
+DELIVERY_TIMES = {
+    "sent": "sent_at",
+    "failed": "claimed_at",
+    "suppressed": "planned_for",
+    "pending": "planned_for",
+}
 # One record: its kind and a minute out of very few, so that times tie often.
 record = st.tuples(
-    st.sampled_from(["event", "order", "tag", "stage", "relationship", "removal", "merge"]),
+    st.sampled_from(
+        [
+            *("event", "order", "tag", "stage", "relationship", "removal", "merge"),
+            *("sent", "failed", "suppressed", "pending"),  # deliveries; pending is not shown
+        ]
+    ),
     st.integers(min_value=0, max_value=3),
 )
 
@@ -52,9 +68,14 @@ class TimelinePagingProperties(TestCase):
     def _make(self, customer, records) -> int:
         """Create the records; how many timeline items they make."""
         channel = ChannelFactory(code="tmall")
+        variant = VariantFactory()
         for n, (kind, minute) in enumerate(records):
             when = at(minute)
-            if kind == "event":
+            if kind in DELIVERY_TIMES:  # each status at the time it keeps
+                DeliveryFactory(
+                    customer=customer, variant=variant, status=kind, **{DELIVERY_TIMES[kind]: when}
+                )
+            elif kind == "event":
                 customer.events.create(type="joined_group", occurred_at=when)
             elif kind == "order":
                 Order.objects.create(
@@ -84,9 +105,9 @@ class TimelinePagingProperties(TestCase):
             else:
                 record = MergeRecord.objects.create(survivor=customer, absorbed=CustomerFactory())
                 MergeRecord.objects.filter(pk=record.pk).update(merged_at=when)
-        return len(records) + sum(kind == "removal" for kind, _ in records)
+        return sum({"removal": 2, "pending": 0}.get(kind, 1) for kind, _ in records)
 
-    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(
         records=st.lists(record, max_size=24),
         limit=st.integers(min_value=1, max_value=7),
