@@ -1,13 +1,14 @@
 """Reads for the campaign engine: addresses, cap counts, campaign lists and figures."""
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import Count, Q, QuerySet, Sum
+from django.utils import timezone
 
 from siyu.campaigns.dnd import CapCounter, cap_windows
-from siyu.campaigns.models import Campaign, Delivery
+from siyu.campaigns.models import Campaign, Delivery, StaffTask
 from siyu.customers.models import Customer, Identity
 from siyu.org.selectors import Viewer
 
@@ -109,4 +110,18 @@ def campaign_steps(campaign: Campaign) -> list:
         campaign.steps.select_related("webhook")
         .prefetch_related("variants__script")
         .order_by("order")
+    )
+
+
+def staff_tasks_open(staff_id: int | None, now: datetime) -> QuerySet:
+    """A staff member's tasks to do: due by the end of today (organisation zone), oldest first,
+    with the customer; overdue ones (due before today) are marked by the template."""
+    if staff_id is None:
+        return StaffTask.objects.none()
+    day_start, _ = cap_windows(now)
+    tomorrow = timezone.localtime(day_start) + timedelta(days=1)
+    return (
+        StaffTask.objects.filter(staff_id=staff_id, done_at__isnull=True, due_at__lt=tomorrow)
+        .select_related("customer", "delivery__campaign")
+        .order_by("due_at", "id")
     )

@@ -5,6 +5,8 @@ from siyu.campaigns import views
 app_name = "campaigns"
 urlpatterns: list = [
     path("", views.campaign_list_view, name="list"),
+    path("tasks/", views.my_tasks_view, name="tasks"),
+    path("tasks/<int:pk>/done/", views.task_done_view, name="task_done"),
     path("<int:pk>/", views.campaign_detail_view, name="detail"),
     path("<int:pk>/<slug:action>/", views.campaign_action_view, name="action"),
 ]

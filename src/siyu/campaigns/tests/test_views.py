@@ -71,3 +71,37 @@ def test_out_of_scope_or_unknown_actions_answer_404(org, login, make_campaign):
     admin = login(org.admin)
     assert admin.post(reverse("campaigns:action", args=[campaign.pk, "explode"])).status_code == 404
     assert admin.get(reverse("campaigns:action", args=[campaign.pk, "pause"])).status_code == 405
+
+
+def test_my_tasks_today_lists_my_open_tasks_and_marks_them_done(
+    org, login, make_campaign, people, django_assert_num_queries
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from siyu.campaigns.models import StaffTask
+    from siyu.campaigns.services import deliveries_send_due
+
+    make_campaign("staff_task", now=timezone.now())
+    campaign_plan_due(now=timezone.now())
+    deliveries_send_due(channels=["staff_task"])
+    StaffTask.objects.filter(customer=people[0]).update(due_at=timezone.now() - timedelta(days=2))
+    client = login(org.staff_a)
+
+    # session, user, the viewer's staff row, the tasks with customer and campaign
+    with django_assert_num_queries(4):
+        page = client.get(reverse("campaigns:tasks"))
+
+    html = page.content.decode()
+    assert html.count('class="task-text"') == 3
+    assert html.count("逾期") == 1  # the overdue badge, once
+    task = StaffTask.objects.get(customer=people[1])
+    assert (
+        login(org.staff_b).post(reverse("campaigns:task_done", args=[task.pk])).status_code == 404
+    )
+    client = login(org.staff_a)
+    assert client.post(reverse("campaigns:task_done", args=[task.pk])).status_code == 302
+    task.refresh_from_db()
+    assert task.done_at is not None
+    assert client.get(reverse("campaigns:tasks")).content.decode().count('class="task-text"') == 2
