@@ -209,7 +209,7 @@ def drop_queue(redis_url: str) -> int:
     return queued
 
 
-def server_pids(server: subprocess.Popen, database_url: str) -> list[int]:
+def server_pids(server: subprocess.Popen, database_url: str) -> tuple[list[int], list[int]]:
     """gunicorn's master and workers, and the PostgreSQL backends connected to the bench
     database (the workers keep their connections, CONN_MAX_AGE)."""
     import psycopg
@@ -220,7 +220,7 @@ def server_pids(server: subprocess.Popen, database_url: str) -> list[int]:
         backends = conn.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = %s", [name]
         ).fetchall()
-    return [server.pid, *map(int, children), *(pid for (pid,) in backends)]
+    return [server.pid, *map(int, children)], [pid for (pid,) in backends]
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -267,18 +267,20 @@ def main() -> None:
         # other work, what the page costs, whatever the others leave of the cores.
         print(
             f"{'run':46} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx/3xx':>12} "
-            f"{'CPU ms/req':>11}"
+            f"{'CPU ms/req: web + db':>21}"
         )
         for label, headers in runs:
             before = count_views(env, code)
-            pids = server_pids(server, args.database_url)
-            cpu = cpu_seconds(pids)
+            web, db = server_pids(server, args.database_url)
+            web_cpu, db_cpu = cpu_seconds(web), cpu_seconds(db)
             result = wrk(args, url, headers)
-            cpu = cpu_seconds(pids) - cpu
+            n = max(result["requests"], 1)
+            web_cpu = 1000 * (cpu_seconds(web) - web_cpu) / n
+            db_cpu = 1000 * (cpu_seconds(db) - db_cpu) / n
             recorded = count_views(env, code) - before
             print(
                 f"{label:46} {result['rps']:9.0f} {result['p50']:8.2f} {result['p99']:8.2f} "
-                f"{result['errors']:12d} {1000 * cpu / max(result['requests'], 1):11.2f}"
+                f"{result['errors']:12d} {web_cpu:12.2f} + {db_cpu:.2f}"
             )
             print(f"{'':46} {result['requests']:,} requests, {recorded:,} views recorded")
     finally:
