@@ -4,7 +4,8 @@ Each event names an existing customer by phone (as a shop would send it, 11 digi
 WeChat unionid, with a few properties and an idempotency key. Requests go through Django's
 test Client in this process: URL routing, JSON parsing, API-key auth, validation, lookup and
 insert are all included; the network and a WSGI server are not. Prints events/s (median batch
-and overall), queries per batch, and with --phases the split of the time.
+and overall), queries per batch, the CPU time of this process and of its PostgreSQL backend
+(which wall time hides on a busy machine), and with --phases the split of the time.
 
     createdb -h 127.0.0.1 -U postgres siyu_bench
     export SIYU_DATABASE_URL=postgres://postgres@127.0.0.1:5432/siyu_bench
