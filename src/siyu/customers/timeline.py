@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
@@ -215,7 +215,6 @@ def _deliveries(customer: Customer, before: Cursor | None, limit: int) -> Iterab
     # A merge leaves an absorbed customer's deliveries on its tombstone (the outbox keeps one
     # row per step, customer and occurrence); tombstones point straight at the survivor.
     people = Customer.objects.filter(Q(pk=customer.pk) | Q(merged_into_id=customer.pk))
-    credited = Conversion.objects.filter(delivery=OuterRef("pk")).order_by().values("delivery")
     rows = _older(
         Delivery.objects.filter(customer_id__in=people.values("pk"), status__in=SHOWN_DELIVERIES)
         .exclude(
@@ -223,13 +222,7 @@ def _deliveries(customer: Customer, before: Cursor | None, limit: int) -> Iterab
             claimed_at__isnull=True,
             planned_for__gt=timezone.now(),
         )
-        .select_related("campaign", "step", "variant", "task__staff")
-        .annotate(
-            # Goals credited to the delivery, in the same query: a page of at most 31 rows
-            # looks each up by conversion.delivery_id's index.
-            tl_conversions=Subquery(credited.annotate(n=Count("pk")).values("n")),
-            tl_converted_amount=Subquery(credited.annotate(total=Sum("amount")).values("total")),
-        ),
+        .select_related("campaign", "step", "variant", "task__staff"),
         kind="delivery",
         before=before,
         limit=limit,
@@ -403,14 +396,28 @@ def _describe_deliveries(
     items: list[TimelineItem], *, mask_pii: bool, viewer: Viewer | None
 ) -> list[TimelineItem]:
     """Deliveries with their campaign's link (one query: which of the page's campaigns the
-    viewer may open), the text sent and the error, masked for the viewer."""
-    campaign_ids = {i.row.campaign_id for i in items if i.kind == "delivery"}
-    if not campaign_ids:
+    viewer may open), the goals credited to them (one query, when a sent one's campaign has a
+    goal), the text sent and the error, masked for the viewer."""
+    deliveries = [i.row for i in items if i.kind == "delivery"]
+    if not deliveries:
         return items
     openable: set[int] = set()
     if viewer is not None:
-        visible = campaigns_visible_to(viewer).filter(pk__in=campaign_ids)
+        visible = campaigns_visible_to(viewer).filter(pk__in={d.campaign_id for d in deliveries})
         openable = set(visible.values_list("pk", flat=True))
+    # Attribution credits sent deliveries of campaigns with a goal. Read for the page's rows
+    # only: in the kind's query the database would count them for every message of the
+    # customer before sorting.
+    credited: dict[int, tuple[int, Decimal]] = {}
+    sent = Delivery.Status.SENT
+    if goal_ids := [d.pk for d in deliveries if d.campaign.goal and d.status == sent]:
+        rows = (
+            Conversion.objects.filter(delivery_id__in=goal_ids)
+            .values("delivery_id")
+            .annotate(n=Count("pk"), total=Sum("amount"))
+            .order_by()
+        )
+        credited = {r["delivery_id"]: (r["n"], r["total"] or Decimal(0)) for r in rows}
     described = []
     for item in items:
         if item.kind == "delivery":
@@ -429,9 +436,9 @@ def _describe_deliveries(
                 ),
                 error=_short(_masked_in_text(error, mask_pii)),
                 task=getattr(row, "task", None) if row.channel == "staff_task" else None,
-                conversions=row.tl_conversions or 0,
+                conversions=credited.get(row.pk, (0, 0))[0],
                 # SQLite sums decimals to their shortest form (219.5).
-                converted_amount=Decimal(row.tl_converted_amount or 0).quantize(CENTS),
+                converted_amount=Decimal(credited.get(row.pk, (0, 0))[1]).quantize(CENTS),
             )
             item = TimelineItem(item.kind, item.at, item.id, row, detail=detail)
         described.append(item)

@@ -286,6 +286,7 @@ def _fill(customer, channel, n: int) -> None:
             customer=customer,
             variant__step__channel="staff_task" if i % 2 else "sms",
             variant__step__campaign__owner=customer.owner if i % 3 else StaffFactory(),
+            variant__step__campaign__goal="paid_order",
             sent_at=at(i),
         )
         if i % 2:
@@ -338,9 +339,9 @@ def test_the_profiles_query_count_does_not_grow_with_the_timeline(org, tmall, lo
     client = login(getattr(org, who))
     # staff_a: session, user, staff, customer, identities, relationships, merges, tags panel
     # (tags, choices), then one query per timeline kind (two for relationships), two to
-    # describe the events and one for the campaigns the viewer may open; the admin adds the
-    # audit record.
-    expected = {"admin": 23, "staff_a": 22}[who]
+    # describe the events and two for the messages (the campaigns the viewer may open, the
+    # conversions credited); the admin adds the audit record.
+    expected = {"admin": 24, "staff_a": 23}[who]
     assert _queries(client, detail(few)) == expected
     assert _queries(client, detail(many)) == expected
     assert _queries(client, partial(many)) == _queries(client, partial(few))

@@ -251,13 +251,15 @@ def test_an_absorbed_customers_messages_show_on_the_survivor(org, customer, reca
     assert [i.id for i in items] == [theirs.pk, mine.pk]
 
 
-def test_messages_cost_one_query_and_one_for_the_links(
+def test_messages_cost_one_query_one_for_the_links_and_one_for_conversions(
     org, customer, recall, django_assert_num_queries
 ):
+    Campaign.objects.filter(pk=recall.step.campaign_id).update(goal=Campaign.Goal.PAID_ORDER)
     for n in range(40):
+        by_task = StepFactory(channel="staff_task", campaign__goal=Campaign.Goal.PAID_ORDER)
         delivery = DeliveryFactory(
             customer=customer,
-            variant=VariantFactory(step=StepFactory(channel="staff_task")) if n % 2 else recall,
+            variant=VariantFactory(step=by_task) if n % 2 else recall,
             sent_at=at(n),
         )
         if n % 2:
@@ -273,9 +275,9 @@ def test_messages_cost_one_query_and_one_for_the_links(
             amount=Decimal("9.90"),
         )
     viewer = viewer_for(org.staff_a.user)
-    with django_assert_num_queries(1):
-        page = customer_timeline(customer, kinds=["delivery"])
     with django_assert_num_queries(2):
+        page = customer_timeline(customer, kinds=["delivery"])
+    with django_assert_num_queries(3):
         page = customer_timeline(customer, kinds=["delivery"], viewer=viewer)
     # what the template reads is loaded: tasks with their staff, conversions
     with django_assert_num_queries(0):
@@ -286,3 +288,7 @@ def test_messages_cost_one_query_and_one_for_the_links(
         }
         assert {i.row.campaign.name for i in page.items} >= {"春季召回"}
         assert {i.row.step.order for i in page.items} == {1, 2}
+    # campaigns without a goal have nothing credited: no query for it
+    Campaign.objects.update(goal="")
+    with django_assert_num_queries(1):
+        customer_timeline(customer, kinds=["delivery"])
