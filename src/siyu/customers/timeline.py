@@ -314,9 +314,10 @@ def customer_timeline(
 ) -> Timeline:
     """One page of the customer's records of the chosen kinds (all when None), newest first,
     older than `before` (from the newest when None). One query per kind, two more when the page
-    holds events, one more when it holds deliveries and a viewer is given (which campaigns the
-    viewer may open). The caller has already checked the viewer may see the customer;
-    identifiers in event properties and sent texts are masked unless `mask_pii` is False."""
+    holds events, up to two more when it holds deliveries (which campaigns the viewer, when
+    given, may open; the conversions credited to them). The caller has already checked the
+    viewer may see the customer; identifiers in event properties and sent texts are masked
+    unless `mask_pii` is False."""
     chosen = [KINDS[code] for code in (kinds or KINDS)]
     items: list[TimelineItem] = []
     for kind in chosen:
