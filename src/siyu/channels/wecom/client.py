@@ -350,3 +350,13 @@ class WecomClient:
         path = "externalcontact/" + ("resigned/" if resigned else "") + "transfer_result"
         body = {"handover_userid": handover, "takeover_userid": takeover, "cursor": cursor}
         return self.call("POST", path, json=body)
+
+    def group_chats(self, *, owners: list[str], cursor: str = "", limit: int = 1000) -> dict:
+        """One page of the groups the owners (≤100) own, dismissed ones left out."""
+        body = {
+            "status_filter": 0,
+            "owner_filter": {"userid_list": owners},
+            "cursor": cursor,
+            "limit": limit,
+        }
+        return self.call("POST", "externalcontact/groupchat/list", json=body)

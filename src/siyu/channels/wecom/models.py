@@ -235,6 +235,9 @@ class SyncRun(models.Model):
     contacts = models.PositiveIntegerField(default=0)
     created = models.PositiveIntegerField(default=0)
     relationships = models.PositiveIntegerField(default=0)
+    # Customer groups come after the contacts (their members are then known customers).
+    groups = models.PositiveIntegerField(default=0)
+    groups_done = models.BooleanField(default=False)
     error = models.TextField(blank=True)
 
     class Meta:

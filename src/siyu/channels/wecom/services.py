@@ -450,89 +450,95 @@ def transfer_failed(callback: Callback, fields: dict, api: WecomClient) -> None:
 
 
 def group_changed(callback: Callback, fields: dict, api: WecomClient) -> None:
-    """A customer group was created or changed: read it from WeCom and settle its members.
+    """A customer group was created or changed: read it from WeCom and settle its members."""
+    (chat_id,) = _required(fields, "ChatId")
+    chat = {**api.group_chat(chat_id), "chat_id": chat_id}
+    group_store(chat=chat, at=_at(fields), key=f"wecom:{callback.digest}")
+
+
+@transaction.atomic
+def group_store(*, chat: dict, at: datetime, key: str) -> CustomerGroup:
+    """Store a group as groupchat/get describes it and settle its members.
 
     Members who are customers known here are linked (one query for the lot) and get a
-    group_joined or group_left event; external members not yet known stay unlinked until they
-    become known (a contact add or a sync).
+    group_joined or group_left event (idempotent under `key`); external members not yet known
+    stay unlinked until they become known (a contact add or a sync).
     """
-    (chat_id,) = _required(fields, "ChatId")
-    chat = api.group_chat(chat_id)
-    at = _at(fields)
+    chat_id = chat["chat_id"]
     members = {m["userid"]: m for m in chat.get("member_list", []) if m.get("userid")}
-    with transaction.atomic():
-        group, _ = CustomerGroup.objects.update_or_create(
-            chat_id=chat_id,
-            defaults={
-                "name": (chat.get("name") or "")[:100],
-                "owner_userid": chat.get("owner", ""),
-                "owner": _staff(chat.get("owner", "")),
-                "notice": chat.get("notice") or "",
-                "status": CustomerGroup.Status.ACTIVE,
-                "created_at_wecom": _timestamp(chat.get("create_time")),
-                "member_version": str(chat.get("member_version", ""))[:64],
-                "refreshed_at": timezone.now(),
-            },
+    group, _ = CustomerGroup.objects.update_or_create(
+        chat_id=chat_id,
+        defaults={
+            "name": (chat.get("name") or "")[:100],
+            "owner_userid": chat.get("owner", ""),
+            "owner": _staff(chat.get("owner", "")),
+            "notice": chat.get("notice") or "",
+            "status": CustomerGroup.Status.ACTIVE,
+            "created_at_wecom": _timestamp(chat.get("create_time")),
+            "member_version": str(chat.get("member_version", ""))[:64],
+            "refreshed_at": timezone.now(),
+        },
+    )
+    before = dict(GroupMember.objects.filter(group=group).values_list("userid", "customer_id"))
+    externals = [u for u, m in members.items() if m.get("type") == GroupMember.Type.EXTERNAL]
+    customers = dict(
+        Identity.objects.filter(kind=Identity.Kind.WECOM_EXTERNAL, value__in=externals).values_list(
+            "value", "customer_id"
         )
-        before = dict(GroupMember.objects.filter(group=group).values_list("userid", "customer_id"))
-        externals = [u for u, m in members.items() if m.get("type") == GroupMember.Type.EXTERNAL]
-        customers = dict(
-            Identity.objects.filter(
-                kind=Identity.Kind.WECOM_EXTERNAL, value__in=externals
-            ).values_list("value", "customer_id")
-        )
-        staff_ids = dict(
-            Staff.objects.filter(wecom_userid__in=list(members)).values_list("wecom_userid", "pk")
-        )
-        GroupMember.objects.bulk_create(
-            [
-                GroupMember(
-                    group=group,
-                    userid=userid,
-                    type=m.get("type") or GroupMember.Type.EXTERNAL,
-                    customer_id=customers.get(userid),
-                    staff_id=staff_ids.get(userid),
-                    joined_at=_timestamp(m.get("join_time")),
-                    join_scene=m.get("join_scene"),
-                    invitor=((m.get("invitor") or {}).get("userid", ""))[:64],
-                    state=(m.get("state") or "")[:30],
-                )
-                for userid, m in members.items()
-            ],
-            update_conflicts=True,
-            unique_fields=["group", "userid"],
-            update_fields=["customer", "staff", "type"],
-        )
-        gone = [u for u in before if u not in members]
-        GroupMember.objects.filter(group=group, userid__in=gone).delete()
-        props = {"group_id": group.pk, "chat_id": chat_id, "group_name": group.name}
-        Event.objects.bulk_create(
-            [
-                Event(
-                    customer_id=customers[u],
-                    type="group_joined",
-                    occurred_at=_timestamp(members[u].get("join_time")) or at,
-                    properties={**props, "join_scene": members[u].get("join_scene")},
-                    source="wecom",
-                    idempotency_key=f"wecom:{callback.digest}:joined:{customers[u]}"[:100],
-                )
-                for u in externals
-                if u in customers and before.get(u) is None
-            ]
-            + [
-                Event(
-                    customer_id=before[u],
-                    type="group_left",
-                    occurred_at=at,
-                    properties=props,
-                    source="wecom",
-                    idempotency_key=f"wecom:{callback.digest}:left:{before[u]}"[:100],
-                )
-                for u in gone
-                if before[u] is not None
-            ],
-            ignore_conflicts=True,
-        )
+    )
+    staff_ids = dict(
+        Staff.objects.filter(wecom_userid__in=list(members)).values_list("wecom_userid", "pk")
+    )
+    GroupMember.objects.bulk_create(
+        [
+            GroupMember(
+                group=group,
+                userid=userid,
+                type=m.get("type") or GroupMember.Type.EXTERNAL,
+                customer_id=customers.get(userid),
+                staff_id=staff_ids.get(userid),
+                joined_at=_timestamp(m.get("join_time")),
+                join_scene=m.get("join_scene"),
+                invitor=((m.get("invitor") or {}).get("userid", ""))[:64],
+                state=(m.get("state") or "")[:30],
+            )
+            for userid, m in members.items()
+        ],
+        update_conflicts=True,
+        unique_fields=["group", "userid"],
+        update_fields=["customer", "staff", "type"],
+    )
+    gone = [u for u in before if u not in members]
+    GroupMember.objects.filter(group=group, userid__in=gone).delete()
+    props = {"group_id": group.pk, "chat_id": chat_id, "group_name": group.name}
+    Event.objects.bulk_create(
+        [
+            Event(
+                customer_id=customers[u],
+                type="group_joined",
+                occurred_at=_timestamp(members[u].get("join_time")) or at,
+                properties={**props, "join_scene": members[u].get("join_scene")},
+                source="wecom",
+                idempotency_key=f"{key}:joined:{customers[u]}"[:100],
+            )
+            for u in externals
+            if u in customers and before.get(u) is None
+        ]
+        + [
+            Event(
+                customer_id=before[u],
+                type="group_left",
+                occurred_at=at,
+                properties=props,
+                source="wecom",
+                idempotency_key=f"{key}:left:{before[u]}"[:100],
+            )
+            for u in gone
+            if before[u] is not None
+        ],
+        ignore_conflicts=True,
+    )
+    return group
 
 
 def _timestamp(value) -> datetime | None:

@@ -17,7 +17,7 @@ from django.utils import timezone
 from siyu.channels.wecom.client import WecomClient, WecomError
 from siyu.channels.wecom.models import CorpTag, SyncRun
 from siyu.channels.wecom.selectors import connection_get
-from siyu.channels.wecom.services import GENDERS, corp_tags_refresh
+from siyu.channels.wecom.services import GENDERS, corp_tags_refresh, group_store
 from siyu.core.errors import DomainError
 from siyu.customers.identifiers import normalize_identifier
 from siyu.customers.models import Channel, Customer, Identity, Relationship
@@ -99,9 +99,33 @@ def contacts_sync(*, run_id: int, on_page=None) -> SyncRun:
                     )  # fmt: skip
                 if on_page is not None:
                     on_page(run)
+            if not run.groups_done:
+                _sync_groups(run, api)
     except WecomError as exc:
         return _finish(run, SyncRun.Status.FAILED, str(exc))
     return _finish(run, SyncRun.Status.DONE, "")
+
+
+def _sync_groups(run: SyncRun, api: WecomClient) -> None:
+    """Every group the follow users own, read and stored one by one (WeCom has no batch read
+    of groups); idempotent, so a resumed run simply reads them again."""
+    run.groups = 0
+    now = timezone.now()
+    for start in range(0, len(run.userids), USERS_PER_CALL):
+        owners, cursor = run.userids[start : start + USERS_PER_CALL], ""
+        while True:
+            page = api.group_chats(owners=owners, cursor=cursor)
+            for listed in page.get("group_chat_list", []):
+                chat_id = listed["chat_id"]
+                chat = {**api.group_chat(chat_id), "chat_id": chat_id}
+                group_store(chat=chat, at=now, key=f"wecom:sync:{run.pk}:{chat_id}")
+                run.groups += 1
+            run.save(update_fields=["groups"])
+            cursor = page.get("next_cursor") or ""
+            if not cursor:
+                break
+    run.groups_done = True
+    run.save(update_fields=["groups", "groups_done"])
 
 
 def _finish(run: SyncRun, status: str, error: str) -> SyncRun:

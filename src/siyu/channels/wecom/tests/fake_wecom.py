@@ -228,6 +228,21 @@ class FakeWecom:
             return {"errcode": 40058, "errmsg": "invalid config_id"}
         return {"errcode": 0, "errmsg": "ok"}
 
+    def _group_chats(self, query: dict, body: dict) -> dict:
+        owners = (body.get("owner_filter") or {}).get("userid_list") or []
+        limit = body.get("limit") or 100
+        if not isinstance(limit, int) or not 1 <= limit <= 1000 or len(owners) > 100:
+            return {"errcode": 40058, "errmsg": "limit must be 1..1000, owners at most 100"}
+        rows = [
+            {"chat_id": chat_id, "status": 0}
+            for chat_id, chat in sorted(self.group_chats.items())
+            if not owners or chat.get("owner") in owners
+        ]
+        start = int(body.get("cursor") or 0)
+        page = rows[start : start + limit]
+        cursor = str(start + limit) if start + limit < len(rows) else ""
+        return {"errcode": 0, "errmsg": "ok", "group_chat_list": page, "next_cursor": cursor}
+
     def complete_transfer(self, external_userid: str, status: int = 1) -> None:
         """The customer's 24 hours passed (1), or they refused (3), or the taker is full (4)."""
         for customers in self.transfers.values():
@@ -292,6 +307,7 @@ ENDPOINTS = {
     "externalcontact/send_welcome_msg": FakeWecom._send_welcome,
     "externalcontact/get_corp_tag_list": FakeWecom._corp_tags,
     "externalcontact/groupchat/get": FakeWecom._group_chat,
+    "externalcontact/groupchat/list": FakeWecom._group_chats,
     "externalcontact/add_contact_way": FakeWecom._add_contact_way,
     "externalcontact/update_contact_way": FakeWecom._update_contact_way,
     "externalcontact/del_contact_way": FakeWecom._del_contact_way,

@@ -153,3 +153,39 @@ def test_cli_sync_prints_progress(connection, wecom, staff):
     call_command("wecom_sync", stdout=out)
     assert "1/1 staff · 2 contacts · 2 new customers" in out.getvalue()
     assert "done" in out.getvalue()
+
+
+def test_groups_are_synced_after_the_contacts(connection, wecom, staff):
+    from siyu.channels.wecom.models import CustomerGroup, GroupMember
+    from siyu.events.models import Event
+
+    wecom.follow_users = ["zhangsan"]
+    populate(wecom, 2)
+    member = {"type": 2, "join_time": 1764547300, "join_scene": 3}
+    wecom.group_chats = {
+        "wrA": {"chat_id": "wrA", "name": "福利群", "owner": "zhangsan",
+                "member_list": [{"userid": "wm0000", **member}, {"userid": "zhangsan", "type": 1}]},
+        "wrB": {"chat_id": "wrB", "name": "别人的群", "owner": "someone", "member_list": []},
+    }  # fmt: skip
+    run = run_sync()
+    assert (run.status, run.groups, run.groups_done) == ("done", 1, True)
+    group = CustomerGroup.objects.get()
+    assert (group.chat_id, group.owner) == ("wrA", staff.staff_a)
+    linked = GroupMember.objects.get(userid="wm0000").customer
+    assert linked == Identity.objects.get(value="wm0000").customer
+    assert Event.objects.filter(type="group_joined", customer=linked).count() == 1
+
+    run_sync()  # nothing new: no second join
+    assert Event.objects.filter(type="group_joined").count() == 1
+
+
+def test_a_failed_group_phase_resumes(connection, wecom, staff, settings):
+    settings.SIYU_WECOM_RETRIES = 0
+    wecom.follow_users = ["zhangsan"]
+    populate(wecom, 1)
+    wecom.group_chats = {"wrA": {"chat_id": "wrA", "owner": "zhangsan", "member_list": []}}
+    wecom.fail("externalcontact/groupchat/list", "http500")
+    run = run_sync()
+    assert run.status == "failed" and run.contacts == 1 and not run.groups_done
+    run = contacts_sync(run_id=run.pk)
+    assert (run.status, run.contacts, run.groups) == ("done", 1, 1)
