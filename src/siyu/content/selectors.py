@@ -1,5 +1,6 @@
 """Reads of the content library. Lists are one query each (categories and owners joined)."""
 
+import time
 from dataclasses import dataclass
 from functools import cache
 
@@ -99,20 +100,41 @@ def _link_page_sql() -> str:
     )
 
 
+# Each web process keeps the links it served for a few seconds: a link shared into a group
+# chat is opened by many phones at once, and the database round trip was the largest part of
+# the page (benchmarks/radar.py). So a material withdrawn or edited shows within this delay.
+LINK_CACHE_SECONDS = 10.0
+LINK_CACHE_SIZE = 4096
+_link_cache: dict[str, tuple[float, TrackedLink]] = {}
+
+
 def tracked_link_page(code: str) -> TrackedLink | None:
-    """The link with what its public page shows (`link.material`), in one query; the other
-    fields of both are deferred."""
+    """The link with what its public page shows (`link.material`): one query, or none while
+    this process served it in the last LINK_CACHE_SECONDS. The other fields are deferred;
+    callers must not change the instance (it is shared between requests)."""
+    now = time.monotonic()
+    hit = _link_cache.get(code)
+    if hit is not None and hit[0] > now:
+        return hit[1]
     with connection.cursor() as cursor:
         cursor.execute(_link_page_sql(), [code])
         row = cursor.fetchone()
     if row is None:
-        return None
+        return None  # not kept: a link created a moment later must open at once
     n = len(_LINK_COLUMNS)
     link_fields = [f.attname for f in _fields(TrackedLink, _LINK_COLUMNS)]
     material_fields = [f.attname for f in _fields(Material, _MATERIAL_COLUMNS)]
     link = TrackedLink.from_db(connection.alias, link_fields, row[:n])
     link.material = Material.from_db(connection.alias, material_fields, row[n:])
+    if len(_link_cache) >= LINK_CACHE_SIZE:
+        _link_cache.clear()  # crude, but bounded and rare
+    _link_cache[code] = (now + LINK_CACHE_SECONDS, link)
     return link
+
+
+def tracked_link_cache_clear() -> None:
+    """Forget this process's links (after a material changes here; others expire)."""
+    _link_cache.clear()
 
 
 def material_visible(viewer: Viewer, pk: int) -> Material:

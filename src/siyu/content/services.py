@@ -32,7 +32,7 @@ from siyu.content.models import (
     TrackedLink,
 )
 from siyu.content.sanitise import sanitise_html
-from siyu.content.selectors import CASE_ORDER_STATUSES
+from siyu.content.selectors import CASE_ORDER_STATUSES, tracked_link_cache_clear
 from siyu.core.audit import audit_record
 from siyu.core.errors import DomainError
 from siyu.core.models import AuditLog
@@ -190,6 +190,8 @@ def material_update(
     if file:
         material.file = file
     material.save()
+    # This process's public pages show the change at once; other processes within seconds.
+    tracked_link_cache_clear()
     return material
 
 

@@ -4,6 +4,7 @@ event, the reading-time beacon, the sharer's notification, and the hot path's qu
 
 import io
 import re
+import time
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -14,7 +15,8 @@ from django.utils import translation
 
 from siyu.content.models import Material, MaterialView, TrackedLink
 from siyu.content.public_views import VISIT_COOKIE
-from siyu.content.services import tracked_link_for
+from siyu.content.selectors import LINK_CACHE_SECONDS, tracked_link_cache_clear
+from siyu.content.services import material_update, tracked_link_for
 from siyu.content.tests.factories import MaterialFactory
 from siyu.core.errors import DomainError
 from siyu.customers.services import customers_merge
@@ -22,6 +24,7 @@ from siyu.customers.tests.factories import ChannelFactory, CustomerFactory
 from siyu.events.models import Event, EventType
 from siyu.notifications.models import Notification
 
+real_monotonic = time.monotonic
 PHONE = {"HTTP_USER_AGENT": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0) MicroMessenger/8.0"}
 
 
@@ -202,6 +205,7 @@ def test_unknown_links_are_404_and_withdrawn_materials_410(org, customer, articl
     assert missing.status_code == 404 and "<h1>" in missing.content.decode()
     assert client.get("/m/bad.code!", **PHONE).status_code == 404
     Material.objects.filter(pk=article.pk).update(status=Material.Status.ARCHIVED)
+    tracked_link_cache_clear()  # as after LINK_CACHE_SECONDS
     gone = client.get(f"/m/{link.code}", **PHONE)
     assert gone.status_code == 410 and "春季护肤指南" not in gone.content.decode()
     assert client.get(f"/m/{link.code}/image").status_code == 404
@@ -215,9 +219,38 @@ def test_the_public_page_needs_no_login_and_a_fixed_number_of_queries(
     # First open: the link with its material, and the view's INSERT.
     with django_assert_num_queries(2):
         assert client.get(f"/m/{link.code}", **PHONE).status_code == 200
-    # A reload in the same visit: the link with its material only.
+    # A reload in the same visit: nothing, the process kept the link for a few seconds.
+    with django_assert_num_queries(0):
+        assert client.get(f"/m/{link.code}", **PHONE).status_code == 200
+    # Once that has expired: the link with its material.
+    tracked_link_cache_clear()
     with django_assert_num_queries(1):
         assert client.get(f"/m/{link.code}", **PHONE).status_code == 200
+
+
+def test_a_withdrawn_material_is_gone_once_the_kept_link_expires(
+    org, customer, article, client, monkeypatch
+):
+    link = tracked_link_for(material=article, staff=org.staff_a, customer=customer)
+    assert client.get(f"/m/{link.code}", **PHONE).status_code == 200
+    Material.objects.filter(pk=article.pk).update(status=Material.Status.ARCHIVED)
+    # Archived in another process: this one still has the link for LINK_CACHE_SECONDS.
+    assert client.get(f"/m/{link.code}", **PHONE).status_code == 200
+    monkeypatch.setattr(time, "monotonic", lambda: real_monotonic() + LINK_CACHE_SECONDS + 1)
+    assert client.get(f"/m/{link.code}", **PHONE).status_code == 410
+
+
+def test_editing_a_material_here_shows_at_once(org, customer, article, client):
+    link = tracked_link_for(material=article, staff=org.staff_a, customer=customer)
+    assert "春季护肤指南" in client.get(f"/m/{link.code}", **PHONE).content.decode()
+    material_update(
+        material=article,
+        kind="article",
+        title="夏季护肤指南",
+        body="<p>防晒</p>",
+        status="published",
+    )
+    assert "夏季护肤指南" in client.get(f"/m/{link.code}", **PHONE).content.decode()
 
 
 def beacon(client, link, **data):
