@@ -251,3 +251,7 @@ SIYU_WECOM_CONCURRENCY = env_int("SIYU_WECOM_CONCURRENCY", 4)
 SIYU_WECOM_CALLBACK_WINDOW = env_int("SIYU_WECOM_CALLBACK_WINDOW", 300)
 # Dimension of the tag groups that mirror WeCom corp tag groups.
 SIYU_WECOM_TAG_DIMENSION = env_str("SIYU_WECOM_TAG_DIMENSION", "preference")
+# Mass messages: WeCom lets a customer receive this many per day (the platform's limit), and a
+# task its staff member has not sent after this many hours is given up as not sent.
+SIYU_WECOM_MASS_PER_CUSTOMER_DAY = env_int("SIYU_WECOM_MASS_PER_CUSTOMER_DAY", 1)
+SIYU_WECOM_MASS_TIMEOUT_HOURS = env_int("SIYU_WECOM_MASS_TIMEOUT_HOURS", 72)

@@ -8,6 +8,7 @@ class WecomConfig(AppConfig):
     verbose_name = _("WeCom")
 
     def ready(self) -> None:
+        from siyu.channels.wecom import mass  # noqa: F401  registers the "wecom" channel
         from siyu.channels.wecom.models import GroupMember, TransferItem
         from siyu.customers import merge
 

@@ -307,3 +307,29 @@ class TransferItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.transfer_id}:{self.external_userid}"
+
+
+class MassMessage(models.Model):
+    """A WeCom mass-message task (add_msg_template) made for campaign deliveries: one per sender
+    staff member and text. Its deliveries carry the msgid as external_id until the poller
+    settles them from get_groupmsg_send_result."""
+
+    msgid = models.CharField(max_length=100, unique=True)
+    sender_userid = models.CharField(max_length=64)
+    staff = models.ForeignKey(Staff, null=True, on_delete=models.SET_NULL, related_name="+")
+    recipients = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField()
+    polled_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                name="wecom_mass_open_idx",
+                condition=models.Q(finished_at__isnull=True),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.msgid

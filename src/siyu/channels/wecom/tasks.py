@@ -49,3 +49,11 @@ def transfers_poll_periodic() -> int:
     from siyu.channels.wecom.transfers import transfers_poll
 
     return transfers_poll()
+
+
+# Mass messages: staff confirm WeCom's tasks in their client, results trickle in.
+@db_periodic_task(crontab(minute="*/10"))
+def mass_messages_poll_periodic() -> int:
+    from siyu.channels.wecom.mass import mass_messages_poll
+
+    return mass_messages_poll()

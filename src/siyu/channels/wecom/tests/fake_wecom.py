@@ -44,6 +44,8 @@ class FakeWecom:
     contact_ways: dict[str, dict] = field(default_factory=dict)
     # (handover, takeover) → {external_userid: {"status": 1..5, "takeover_time": seconds}}
     transfers: dict[tuple[str, str], dict] = field(default_factory=dict)
+    # msgid → {"sender", "dispatching", "send": {external_userid: status 0..3}}
+    mass_messages: dict[str, dict] = field(default_factory=dict)
     gettoken_delay: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
     counter: itertools.count = field(default_factory=itertools.count)
@@ -275,6 +277,55 @@ class FakeWecom:
         cursor = str(start + 2) if start + 2 < len(rows) else ""
         return {"errcode": 0, "errmsg": "ok", "customer": page, "next_cursor": cursor}
 
+    def staff_sends(self, msgid: str, statuses: dict[str, int] | None = None) -> None:
+        """The sender confirmed the task: each recipient 1 (sent) unless `statuses` says 2/3."""
+        task = self.mass_messages[msgid]
+        task["dispatching"] = False
+        for eid in task["send"]:
+            task["send"][eid] = (statuses or {}).get(eid, 1)
+
+    def _add_msg_template(self, query: dict, body: dict) -> dict:
+        sender, ids = body.get("sender"), body.get("external_userid") or []
+        content = (body.get("text") or {}).get("content", "")
+        if not sender or not ids or len(ids) > 10000 or len(content.encode()) > 4000:
+            return {"errcode": 40058, "errmsg": "sender, 1..10000 external_userid, text"}
+        friends, refused = [], []
+        for eid in ids:
+            follows = self.contacts.get(eid, {}).get("follow_user", [])
+            (friends if any(f["userid"] == sender for f in follows) else refused).append(eid)
+        msgid = f"msg{next(self.counter)}AAAA"
+        self.mass_messages[msgid] = {
+            "sender": sender,
+            "text": content,
+            "dispatching": True,
+            "send": dict.fromkeys(friends, 0),
+        }
+        return {"errcode": 0, "errmsg": "ok", "fail_list": refused, "msgid": msgid}
+
+    def _groupmsg_task(self, query: dict, body: dict) -> dict:
+        task = self.mass_messages.get(body.get("msgid", ""))
+        if task is None:
+            return {"errcode": 40058, "errmsg": "invalid msgid"}
+        done = not task["dispatching"]
+        row = {"userid": task["sender"], "status": 2 if done else 0}
+        return {"errcode": 0, "errmsg": "ok", "next_cursor": "", "task_list": [row]}
+
+    def _groupmsg_send_result(self, query: dict, body: dict) -> dict:
+        task = self.mass_messages.get(body.get("msgid", ""))
+        if task is None or body.get("userid") != task["sender"]:
+            return {"errcode": 40058, "errmsg": "invalid msgid or userid"}
+        if task["dispatching"] and any(task["send"].values()):
+            return {"errcode": 41063, "errmsg": "still dispatching"}
+        rows = [
+            {"external_userid": eid, "userid": task["sender"], "status": status}
+            | ({"send_time": 1764633600} if status == 1 else {})
+            for eid, status in sorted(task["send"].items())
+        ]
+        start = int(body.get("cursor") or 0)
+        page = rows[start : start + 2]  # small pages, so the tests follow the cursor
+        cursor = str(start + 2) if start + 2 < len(rows) else ""
+        return {"errcode": 0, "errmsg": "ok", "send_list": page, "next_cursor": cursor}
+
     # Callbacks -------------------------------------------------------------------------------
 
     def crypt(self) -> MessageCrypt:
@@ -315,6 +366,9 @@ ENDPOINTS = {
     "externalcontact/transfer_result": FakeWecom._transfer_result,
     "externalcontact/resigned/transfer_customer": FakeWecom._transfer_customer,
     "externalcontact/resigned/transfer_result": FakeWecom._transfer_result,
+    "externalcontact/add_msg_template": FakeWecom._add_msg_template,
+    "externalcontact/get_groupmsg_task": FakeWecom._groupmsg_task,
+    "externalcontact/get_groupmsg_send_result": FakeWecom._groupmsg_send_result,
 }
 
 
