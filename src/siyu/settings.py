@@ -255,3 +255,5 @@ SIYU_WECOM_TAG_DIMENSION = env_str("SIYU_WECOM_TAG_DIMENSION", "preference")
 # task its staff member has not sent after this many hours is given up as not sent.
 SIYU_WECOM_MASS_PER_CUSTOMER_DAY = env_int("SIYU_WECOM_MASS_PER_CUSTOMER_DAY", 1)
 SIYU_WECOM_MASS_TIMEOUT_HOURS = env_int("SIYU_WECOM_MASS_TIMEOUT_HOURS", 72)
+# A contact sync without progress for this many minutes lost its worker: marked failed.
+SIYU_WECOM_SYNC_STALE_MINUTES = env_int("SIYU_WECOM_SYNC_STALE_MINUTES", 30)

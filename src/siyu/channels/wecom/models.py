@@ -238,6 +238,11 @@ class SyncRun(models.Model):
     # Customer groups come after the contacts (their members are then known customers).
     groups = models.PositiveIntegerField(default=0)
     groups_done = models.BooleanField(default=False)
+    # Friendships WeCom no longer lists (ended while no callback came), found after the contacts.
+    ended = models.PositiveIntegerField(default=0)
+    ended_done = models.BooleanField(default=False)
+    # Moves with every page: a running sync whose heartbeat stopped lost its worker.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
 
     class Meta:
@@ -333,3 +338,22 @@ class MassMessage(models.Model):
 
     def __str__(self) -> str:
         return self.msgid
+
+
+class SyncSeen(models.Model):
+    """A friendship a sync run read from WeCom; what a run did not see has ended. Kept only
+    while the run lasts (resumes included)."""
+
+    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="+")
+    staff_id = models.BigIntegerField()
+    customer_id = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "staff_id", "customer_id"], name="wecom_sync_seen_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}:{self.staff_id}:{self.customer_id}"

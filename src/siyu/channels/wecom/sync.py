@@ -8,14 +8,15 @@ page, so a failure (WeCom down) leaves a run that resumes where it stopped, and 
 page changes nothing.
 """
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from siyu.channels.wecom.client import WecomClient, WecomError
-from siyu.channels.wecom.models import CorpTag, SyncRun
+from siyu.channels.wecom.models import CorpTag, SyncRun, SyncSeen
 from siyu.channels.wecom.selectors import connection_get
 from siyu.channels.wecom.services import GENDERS, corp_tags_refresh, group_store
 from siyu.core.errors import DomainError
@@ -36,6 +37,7 @@ def sync_run_start(*, actor=None) -> SyncRun:
     """Queue a sync, or return the one already queued or running (one at a time)."""
     from siyu.channels.wecom.tasks import contacts_sync_task
 
+    sync_runs_reap_stuck()
     with transaction.atomic():
         current = SyncRun.objects.select_for_update().filter(status__in=ACTIVE).first()
         if current is not None:
@@ -45,6 +47,22 @@ def sync_run_start(*, actor=None) -> SyncRun:
         )
         transaction.on_commit(lambda: contacts_sync_task(run.pk))
     return run
+
+
+def sync_runs_reap_stuck(*, now: datetime | None = None) -> int:
+    """Mark failed the queued or running syncs without a heartbeat for
+    SIYU_WECOM_SYNC_STALE_MINUTES (their worker died); they can be resumed. Returns how many."""
+    now = now or timezone.now()
+    stale = now - timedelta(minutes=settings.SIYU_WECOM_SYNC_STALE_MINUTES)
+    return (
+        SyncRun.objects.filter(status__in=ACTIVE)
+        .filter(Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True, created_at__lt=stale))
+        .update(
+            status=SyncRun.Status.FAILED,
+            error="the sync stopped making progress (its worker died); resume it",
+            finished_at=now,
+        )
+    )
 
 
 def sync_run_resume(*, run: SyncRun) -> SyncRun:
@@ -79,8 +97,8 @@ def contacts_sync(*, run_id: int, on_page=None) -> SyncRun:
                 corp_tags_refresh(api=api)
                 run.userids = api.follow_users()
                 run.started_at = timezone.now()
-            run.status = SyncRun.Status.RUNNING
-            run.save(update_fields=["userids", "started_at", "status"])
+            run.status, run.heartbeat_at = SyncRun.Status.RUNNING, timezone.now()
+            run.save(update_fields=["userids", "started_at", "status", "heartbeat_at"])
             channel = _wecom_channel()
             while run.position < len(run.userids):
                 batch = run.userids[run.position : run.position + USERS_PER_CALL]
@@ -92,13 +110,17 @@ def contacts_sync(*, run_id: int, on_page=None) -> SyncRun:
                     else:
                         run.position += len(batch)
                         run.cursor = ""
+                    run.heartbeat_at = timezone.now()
                     run.save(
                         update_fields=[
-                            "position", "cursor", "contacts", "created", "relationships"
+                            "position", "cursor", "contacts", "created", "relationships",
+                            "heartbeat_at",
                         ]
                     )  # fmt: skip
                 if on_page is not None:
                     on_page(run)
+            if not run.ended_done:
+                _end_unlisted_friendships(run)
             if not run.groups_done:
                 _sync_groups(run, api)
     except WecomError as exc:
@@ -120,12 +142,36 @@ def _sync_groups(run: SyncRun, api: WecomClient) -> None:
                 chat = {**api.group_chat(chat_id), "chat_id": chat_id}
                 group_store(chat=chat, at=now, key=f"wecom:sync:{run.pk}:{chat_id}")
                 run.groups += 1
-            run.save(update_fields=["groups"])
+            run.heartbeat_at = timezone.now()
+            run.save(update_fields=["groups", "heartbeat_at"])
             cursor = page.get("next_cursor") or ""
             if not cursor:
                 break
     run.groups_done = True
     run.save(update_fields=["groups", "groups_done"])
+
+
+@transaction.atomic
+def _end_unlisted_friendships(run: SyncRun) -> None:
+    """Active friendships of the listed staff that WeCom did not list in this run ended while
+    no callback arrived (Siyu down, a lost callback): removed, in one UPDATE. Friendships made
+    after the run started (a callback during the sync) are left alone."""
+    now = timezone.now()
+    seen = SyncSeen.objects.filter(
+        run=run, staff_id=OuterRef("staff_id"), customer_id=OuterRef("customer_id")
+    )
+    run.ended = (
+        Relationship.objects.filter(
+            staff__wecom_userid__in=run.userids,
+            status=Relationship.Status.ACTIVE,
+            added_at__lt=run.started_at,
+        )
+        .exclude(Exists(seen))
+        .update(status=Relationship.Status.REMOVED, removed_at=now, removed_by="")
+    )
+    run.ended_done = True
+    run.save(update_fields=["ended", "ended_done"])
+    SyncSeen.objects.filter(run=run).delete()
 
 
 def _finish(run: SyncRun, status: str, error: str) -> SyncRun:
@@ -198,6 +244,10 @@ def _load_page(run: SyncRun, items: list[dict], channel: Channel) -> None:
             removed_at=None,
             removed_by="",
         )
+    SyncSeen.objects.bulk_create(
+        [SyncSeen(run=run, staff_id=s, customer_id=c) for s, c in relationships],
+        ignore_conflicts=True,
+    )
     Relationship.objects.bulk_create(
         list(relationships.values()),
         update_conflicts=True,

@@ -57,3 +57,11 @@ def mass_messages_poll_periodic() -> int:
     from siyu.channels.wecom.mass import mass_messages_poll
 
     return mass_messages_poll()
+
+
+# A sync whose worker died stays "running" and blocks the next one: mark it failed (resumable).
+@db_periodic_task(crontab(minute="*/5"))
+def sync_runs_reap_periodic() -> int:
+    from siyu.channels.wecom.sync import sync_runs_reap_stuck
+
+    return sync_runs_reap_stuck()
