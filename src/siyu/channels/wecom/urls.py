@@ -12,6 +12,7 @@ urlpatterns = [
     path("codes/", views.code_list, name="codes"),
     path("codes/new/", views.code_create, name="code_create"),
     path("codes/<int:pk>/", views.code_detail, name="code"),
+    path("codes/<int:pk>/poster/", views.code_poster, name="code_poster"),
     path("codes/<int:pk>/delete/", views.code_delete, name="code_delete"),
     path("transfers/", views.transfers, name="transfers"),
     path("transfers/check/", views.transfers_check, name="transfers_check"),

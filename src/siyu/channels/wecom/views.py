@@ -18,6 +18,7 @@ from siyu.channels.wecom.callbacks import CallbackRefused, open_callback, verify
 from siyu.channels.wecom.client import WecomError
 from siyu.channels.wecom.forms import ChannelCodeEditForm, ChannelCodeForm, TransferForm
 from siyu.channels.wecom.models import ChannelCode
+from siyu.channels.wecom.poster import channel_code_poster
 from siyu.channels.wecom.selectors import (
     callback_recent,
     channel_code_get,
@@ -290,6 +291,20 @@ def code_delete(request, pk: int):
         return redirect("wecom:code", pk=pk)
     messages.success(request, _("Channel code deleted."))
     return redirect("wecom:codes")
+
+
+@role_required(ADMINS)
+def code_poster(request, pk: int):
+    """The code's printable poster (SVG), downloaded; 502 with the reason when WeCom's QR image
+    cannot be read."""
+    code = _code(pk)
+    try:
+        poster = channel_code_poster(code=code)
+    except DomainError as exc:
+        return HttpResponse(exc.message, status=502, content_type="text/plain; charset=utf-8")
+    response = HttpResponse(poster, content_type="image/svg+xml")
+    response["Content-Disposition"] = f'attachment; filename="poster-{code.state}.svg"'
+    return response
 
 
 # Transfers

@@ -9,6 +9,7 @@ already used), 90001 unknown chat. Queue others per path with `fail(path, *codes
 answered as that errcode, "http500" as an HTTP 500, "reset" as a dropped connection.
 """
 
+import io
 import itertools
 import json
 import threading
@@ -16,6 +17,8 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+import segno
 
 from siyu.channels.wecom.crypto import MessageCrypt, signature
 
@@ -207,7 +210,7 @@ class FakeWecom:
             return {"errcode": 40058, "errmsg": "state and remark are at most 30 characters"}
         config_id = f"cfg{next(self.counter)}"
         self.contact_ways[config_id] = {"config_id": config_id, **body}
-        qr = f"https://wework.example/qr/{config_id}.png" if body["scene"] == 2 else None
+        qr = f"{self.url}qr/{config_id}.png" if body["scene"] == 2 else None
         return {
             "errcode": 0,
             "errmsg": "ok",
@@ -395,6 +398,8 @@ def serve() -> tuple[FakeWecom, ThreadingHTTPServer]:
         def _handle(self, method: str) -> None:
             split = urlsplit(self.path)
             path = split.path.removeprefix("/cgi-bin/")
+            if path.startswith("qr/"):  # the contact way's QR image, as WeCom hosts it
+                return self._qr_image(path)
             query = {k: v[0] for k, v in parse_qs(split.query).items()}
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             try:
@@ -412,6 +417,21 @@ def serve() -> tuple[FakeWecom, ThreadingHTTPServer]:
             data = json.dumps(payload, ensure_ascii=False).encode() if payload else b"oops"
             self.send_response(status)
             self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _qr_image(self, path: str) -> None:
+            config_id = path.removeprefix("qr/").removesuffix(".png")
+            if config_id not in state.contact_ways:
+                self.send_response(404)
+                self.end_headers()
+                return
+            out = io.BytesIO()
+            segno.make(f"https://work.weixin.qq.com/ca/{config_id}").save(out, kind="png")
+            data = out.getvalue()
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)

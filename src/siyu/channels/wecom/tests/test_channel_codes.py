@@ -170,3 +170,31 @@ def test_daily_cap_takes_staff_out_of_the_contact_way(org, login, emit, connecti
     ChannelCode.objects.update(wecom_users=["lisi"])
     assert channel_codes_reset_caps() == 1
     assert wecom.contact_ways[code.config_id]["user"] == ["zhangsan", "lisi"]
+
+
+def test_poster_holds_wecoms_qr_name_staff_and_store(org, login, connection, wecom, staff):
+    client = login(org.admin)
+    client.post(URL + "new/", form(org))
+    code = ChannelCode.objects.get()
+    assert f"{URL}{code.pk}/poster/" in client.get(f"{URL}{code.pk}/").content.decode()
+
+    response = client.get(f"{URL}{code.pk}/poster/")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/svg+xml"
+    assert 'filename="poster-dy_live_01.svg"' in response["Content-Disposition"]
+    svg = response.content.decode()
+    assert "抖音直播间" in svg
+    assert "data:image/png;base64,iVBORw0KGgo" in svg  # WeCom's own QR image, embedded
+    assert (org.staff_a.nickname or org.staff_a.name) in svg
+    assert org.staff_a.store.name in svg
+
+
+def test_poster_without_wecoms_image_says_why(org, login, connection, wecom, staff):
+    client = login(org.admin)
+    client.post(URL + "new/", form(org))
+    code = ChannelCode.objects.get()
+    wecom.contact_ways.clear()  # WeCom no longer serves the image
+    response = client.get(f"{URL}{code.pk}/poster/")
+    assert response.status_code == 502
+    assert "404" in response.content.decode()
