@@ -57,7 +57,7 @@ from siyu.content.services import (
     tracked_links_for_customer,
 )
 from siyu.core.audit import client_ip
-from siyu.core.errors import DomainError
+from siyu.core.errors import DomainError, form_add_error
 from siyu.core.pagination import keyset_page
 from siyu.customers.selectors import CustomerFilters, customer_get, customer_search
 from siyu.org.selectors import viewer_for
@@ -79,7 +79,7 @@ def _save(request, form, template: str, context: dict, save, done: str) -> HttpR
             try:
                 save(form.cleaned_data)
             except DomainError as exc:
-                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+                form_add_error(form, exc)
             else:
                 messages.success(request, _("Saved."))
                 return redirect(done)
@@ -427,7 +427,7 @@ def case_new(request, order_id: int):
                 **form.cleaned_data,
             )
         except DomainError as exc:
-            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            form_add_error(form, exc)
         else:
             messages.success(request, _("Draft case saved; review it and publish it."))
             return redirect("content:material_edit", pk=material.pk)

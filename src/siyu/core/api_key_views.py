@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 from siyu.console.access import ADMINS, role_required
 from siyu.core.api_keys import api_key_create, api_key_get, api_key_list, api_key_revoke
 from siyu.core.audit import client_ip
-from siyu.core.errors import DomainError
+from siyu.core.errors import DomainError, form_add_error
 from siyu.core.models import ApiKey
 
 
@@ -45,7 +45,7 @@ def key_create(request):
                     actor=request.user, **form.cleaned_data, ip=client_ip(request)
                 )
             except DomainError as exc:
-                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+                form_add_error(form, exc)
             else:
                 # Rendered, not redirected: the full key exists only in this response.
                 context = {"key": key, "raw_key": raw_key}

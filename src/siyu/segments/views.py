@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 from siyu.console.access import ADMINS, ANY_ROLE, LEADS, role_required
 from siyu.console.htmx import for_htmx, is_htmx_partial
 from siyu.core.audit import client_ip
-from siyu.core.errors import DomainError
+from siyu.core.errors import DomainError, form_add_error
 from siyu.org.selectors import viewer_for
 from siyu.segments.builder import builder_vocabulary
 from siyu.segments.clv_data import clv_page
@@ -189,7 +189,7 @@ def _builder(request, segment=None) -> TemplateResponse:
                 else:
                     segment_update(segment=segment, **data)
             except DomainError as exc:
-                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+                form_add_error(form, exc)
             else:
                 messages.success(request, _("Segment saved."))
                 return redirect("segments:detail", pk=segment.pk)

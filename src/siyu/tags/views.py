@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from siyu.console.access import ANY_ROLE, LEADS, role_required
 from siyu.console.htmx import is_htmx_partial
-from siyu.core.errors import DomainError
+from siyu.core.errors import DomainError, form_add_error
 from siyu.customers.selectors import channel_list, customer_get, customer_search
 from siyu.customers.views import CustomerFilterForm, customer_filters
 from siyu.org.selectors import staff_visible_to, stores_visible_to, viewer_for
@@ -52,7 +52,7 @@ def _save(request, form, title: str, save, *, tag: Tag | None = None) -> HttpRes
             try:
                 save(form.cleaned_data)
             except DomainError as exc:
-                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+                form_add_error(form, exc)
             else:
                 messages.success(request, _("Saved."))
                 return redirect("tags:index")

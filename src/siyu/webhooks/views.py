@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 from siyu.console.access import ADMINS, role_required
 from siyu.console.htmx import for_htmx
 from siyu.core.audit import client_ip
-from siyu.core.errors import DomainError
+from siyu.core.errors import DomainError, form_add_error
 from siyu.core.pagination import keyset_page
 from siyu.webhooks import events
 from siyu.webhooks.models import WebhookDelivery, WebhookSubscription
@@ -76,10 +76,6 @@ def _subscription(pk: int) -> WebhookSubscription:
         raise Http404 from None
 
 
-def _form_error(form: forms.Form, error: DomainError) -> None:
-    form.add_error(error.field if error.field in form.fields else None, error.message)
-
-
 @role_required(ADMINS)
 def subscription_list(request):
     context = {"subscriptions": webhook_subscription_list(), "catalogue": events.CATALOGUE}
@@ -99,7 +95,7 @@ def subscription_create(request):
                     actor=request.user, **form.cleaned_data, ip=client_ip(request)
                 )
             except DomainError as exc:
-                _form_error(form, exc)
+                form_add_error(form, exc)
             else:
                 # Rendered, not redirected: the full secret exists only in this response.
                 context = {"subscription": subscription, "created": True}
@@ -124,7 +120,7 @@ def subscription_detail(request, pk: int):
                     ip=client_ip(request),
                 )
             except DomainError as exc:
-                _form_error(form, exc)
+                form_add_error(form, exc)
             else:
                 messages.success(request, _("Webhook saved."))
                 return redirect("webhooks:detail", pk=pk)

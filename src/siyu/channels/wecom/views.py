@@ -41,7 +41,7 @@ from siyu.channels.wecom.sync import sync_run_resume, sync_run_start
 from siyu.channels.wecom.transfers import transfer_start, transfers_poll
 from siyu.console.access import ADMINS, role_required
 from siyu.core.audit import client_ip
-from siyu.core.errors import DomainError
+from siyu.core.errors import DomainError, form_add_error
 
 log = logging.getLogger("siyu.wecom")
 
@@ -93,8 +93,7 @@ def connection_settings(request):
             try:
                 connection_save(actor=request.user, **form.cleaned_data, ip=client_ip(request))
             except DomainError as exc:
-                field = exc.field if exc.field in form.fields else None
-                form.add_error(field, exc.message)
+                form_add_error(form, exc)
             else:
                 messages.success(request, _("WeCom connection saved."))
                 return redirect("wecom:settings")
@@ -212,10 +211,6 @@ def _code_input(data: dict) -> CodeInput:
     )
 
 
-def _form_error(form, exc: DomainError) -> None:
-    form.add_error(exc.field if exc.field in form.fields else None, exc.message)
-
-
 @role_required(ADMINS)
 def code_list(request):
     return TemplateResponse(request, "wecom/codes.html", {"rows": channel_code_rows()})
@@ -236,7 +231,7 @@ def code_create(request):
                     ip=client_ip(request),
                 )
             except DomainError as exc:
-                _form_error(form, exc)
+                form_add_error(form, exc)
             else:
                 messages.success(request, _("Channel code created."))
                 return redirect("wecom:code", pk=code.pk)
@@ -259,7 +254,7 @@ def code_detail(request, pk: int):
                     ip=client_ip(request),
                 )
             except DomainError as exc:
-                _form_error(form, exc)
+                form_add_error(form, exc)
             else:
                 messages.success(request, _("Channel code saved."))
                 return redirect("wecom:code", pk=pk)
@@ -322,7 +317,7 @@ def transfers(request):
                     actor=request.user, **form.cleaned_data, ip=client_ip(request)
                 )
             except DomainError as exc:
-                _form_error(form, exc)
+                form_add_error(form, exc)
             else:
                 messages.success(
                     request,
