@@ -352,8 +352,31 @@ def _contact_added(callback: Callback, fields: dict, api: WecomClient, *, half: 
     welcome_code = fields.get("WelcomeCode", "")
     if welcome_code and code and code.welcome_script and callback.welcome_sent_at is None:
         _send_welcome(callback, api, welcome_code, code, customer, staff)
+    if code is not None and staff is not None:
+        _mark_code_tags(api, code, userid, external_userid)
     if code is not None and code.daily_cap:
         channel_code_rebalance(code=code, api=api)
+
+
+# WeCom unreachable or busy: the callback is processed again (everything above is idempotent).
+MARK_TAG_RETRY = {-2, -1, 45009, 45033}
+
+
+def _mark_code_tags(api, code: ChannelCode, userid: str, external_userid: str) -> None:
+    """The code's tags that mirror a WeCom corp tag are put on the contact in WeCom too, so the
+    staff member sees them in the client. A tag WeCom refuses (deleted there) is logged."""
+    wecom_ids = list(
+        CorpTag.objects.filter(tag__in=code.tags.all()).values_list("wecom_id", flat=True)
+    )
+    if not wecom_ids:
+        return
+    payload = {"userid": userid, "external_userid": external_userid, "add_tag": wecom_ids}
+    try:
+        api.call("POST", "externalcontact/mark_tag", json=payload)
+    except WecomError as exc:
+        if exc.errcode in MARK_TAG_RETRY:
+            raise
+        log.warning("mark_tag for code %s refused: %s %s", code.state, exc.errcode, exc.errmsg)
 
 
 def _send_welcome(callback, api, welcome_code, code, customer, staff) -> None:

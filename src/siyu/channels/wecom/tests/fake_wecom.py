@@ -287,6 +287,19 @@ class FakeWecom:
         for eid in task["send"]:
             task["send"][eid] = (statuses or {}).get(eid, 1)
 
+    def _mark_tag(self, query: dict, body: dict) -> dict:
+        known = {t["id"] for g in self.tag_groups for t in g.get("tag", [])}
+        add, eid = body.get("add_tag") or [], body.get("external_userid", "")
+        follows = self.contacts.get(eid, {}).get("follow_user", [])
+        follow = next((f for f in follows if f["userid"] == body.get("userid")), None)
+        if follow is None:
+            return {"errcode": 84061, "errmsg": "not external contact"}
+        if not add or not set(add) <= known:
+            return {"errcode": 40068, "errmsg": "invalid tagid"}
+        tags = follow.setdefault("tags", [])
+        tags.extend({"tag_id": t, "type": 1} for t in add if {"tag_id": t, "type": 1} not in tags)
+        return {"errcode": 0, "errmsg": "ok"}
+
     def _add_msg_template(self, query: dict, body: dict) -> dict:
         sender, ids = body.get("sender"), body.get("external_userid") or []
         content = (body.get("text") or {}).get("content", "")
@@ -370,6 +383,7 @@ ENDPOINTS = {
     "externalcontact/resigned/transfer_customer": FakeWecom._transfer_customer,
     "externalcontact/resigned/transfer_result": FakeWecom._transfer_result,
     "externalcontact/add_msg_template": FakeWecom._add_msg_template,
+    "externalcontact/mark_tag": FakeWecom._mark_tag,
     "externalcontact/get_groupmsg_task": FakeWecom._groupmsg_task,
     "externalcontact/get_groupmsg_send_result": FakeWecom._groupmsg_send_result,
 }

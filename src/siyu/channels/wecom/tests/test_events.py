@@ -302,3 +302,24 @@ def test_the_timeline_shows_the_add_and_the_group_join(emit, connection, wecom, 
     page = login(org.admin).get(url, headers={"HX-Request": "true"}).content.decode()
     assert "添加企业微信" in page
     assert "加入客户群" in page
+
+
+def test_code_tags_mirroring_corp_tags_are_marked_in_wecom(emit, connection, wecom, staff, code):
+    wecom.tag_groups = [
+        {"group_id": "g1", "group_name": "来源", "tag": [{"id": "t-live", "name": "直播"}]}
+    ]
+    emit(event_xml("change_external_tag", "create", Id="t-live", TagType="tag"))
+    mirrored = CorpTag.objects.get(wecom_id="t-live").tag
+    code.tags.add(mirrored)
+    wecom.add_contact(EXT, name="王芳", follow=[{"userid": "zhangsan"}])
+
+    emit(added(State="douyin_live_01"))
+
+    follow = wecom.contacts[EXT]["follow_user"][0]
+    assert follow["tags"] == [{"tag_id": "t-live", "type": 1}]  # only the mirrored tag
+    assert set(
+        CustomerTag.objects.filter(customer=customer_of()).values_list("tag", flat=True)
+    ) == {
+        mirrored.pk,
+        *code.tags.exclude(pk=mirrored.pk).values_list("pk", flat=True),
+    }
