@@ -264,6 +264,9 @@ class Transfer(models.Model):
     handover = models.ForeignKey(Staff, on_delete=models.PROTECT, related_name="+")
     takeover = models.ForeignKey(Staff, on_delete=models.PROTECT, related_name="+")
     resigned = models.BooleanField(_("handover has left"), default=False)
+    # A departed member's customer groups go to the takeover at once (groupchat/transfer).
+    groups = models.PositiveIntegerField(default=0)
+    groups_moved = models.PositiveIntegerField(default=0)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

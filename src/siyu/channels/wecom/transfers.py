@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from siyu.channels.wecom.client import WecomError
-from siyu.channels.wecom.models import Transfer, TransferItem
+from siyu.channels.wecom.models import CustomerGroup, Transfer, TransferItem
 from siyu.channels.wecom.selectors import connection_get
 from siyu.channels.wecom.services import wecom_api
 from siyu.core.audit import audit_record
@@ -74,7 +74,18 @@ def transfer_start(
         .order_by("value")
         .values_list("customer_id", "value")
     )
-    if not pairs:
+    chat_ids = (
+        list(
+            CustomerGroup.objects.filter(
+                owner_userid=handover.wecom_userid, status=CustomerGroup.Status.ACTIVE
+            )
+            .order_by("chat_id")
+            .values_list("chat_id", flat=True)
+        )
+        if resigned
+        else []
+    )
+    if not pairs and not chat_ids:
         raise DomainError("this staff member has no WeCom customers to transfer")
     transfer = Transfer.objects.create(
         handover=handover,
@@ -110,6 +121,8 @@ def transfer_start(
                 for value in batch
             ]
     TransferItem.objects.bulk_create(items)
+    if chat_ids:
+        _groups_transfer(transfer, chat_ids)
     audit_record(
         actor=actor,
         action=AuditLog.Action.TRANSFER,
@@ -119,10 +132,45 @@ def transfer_start(
             "resigned": resigned,
             "customers": len(items),
             "started": sum(i.status == TransferItem.Status.WAITING for i in items),
+            **(
+                {"groups": transfer.groups, "groups_moved": transfer.groups_moved}
+                if chat_ids
+                else {}
+            ),
         },
         ip=ip,
     )
     return transfer
+
+
+GROUPS_PER_CALL = 100  # groupchat/transfer takes at most 100 chat ids
+
+
+def _groups_transfer(transfer: Transfer, chat_ids: list[str]) -> None:
+    """A departed member's groups to the takeover, 100 per call; WeCom moves them at once, so
+    the groups WeCom did not list as failed are the takeover's in Siyu too (one UPDATE each
+    call). A call WeCom could not take leaves its groups with the departed owner."""
+    takeover = transfer.takeover
+    moved: list[str] = []
+    with wecom_api() as api:
+        for start in range(0, len(chat_ids), GROUPS_PER_CALL):
+            batch = chat_ids[start : start + GROUPS_PER_CALL]
+            try:
+                data = api.call(
+                    "POST",
+                    "externalcontact/groupchat/transfer",
+                    json={"chat_id_list": batch, "new_owner": takeover.wecom_userid},
+                )
+            except WecomError as exc:
+                log.warning("groupchat/transfer refused: %s %s", exc.errcode, exc.errmsg)
+                continue
+            failed = {row.get("chat_id") for row in data.get("failed_chat_list") or []}
+            moved += [chat_id for chat_id in batch if chat_id not in failed]
+    CustomerGroup.objects.filter(chat_id__in=moved).update(
+        owner=takeover, owner_userid=takeover.wecom_userid
+    )
+    transfer.groups, transfer.groups_moved = len(chat_ids), len(moved)
+    transfer.save(update_fields=["groups", "groups_moved"])
 
 
 def transfer_poll(*, transfer: Transfer) -> int:

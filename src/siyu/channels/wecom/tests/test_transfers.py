@@ -131,3 +131,26 @@ def test_console_page(org, login, connection, wecom, team, django_assert_num_que
         page = client.get(URL).content.decode()
     assert "客户转接" in page and "转移" in page
     assert login(org.manager_a).get(URL).status_code == 404
+
+
+def test_departed_staff_groups_go_to_the_takeover(connection, wecom, team):
+    from siyu.channels.wecom.models import CustomerGroup
+
+    friend_of(team.staff_a, wecom, "wm0")
+    for chat_id in ("wrA", "wrB", "wrGone"):
+        CustomerGroup.objects.create(chat_id=chat_id, owner=team.staff_a, owner_userid="zhangsan")
+        if chat_id != "wrGone":  # WeCom no longer knows this one: failed_chat_list
+            wecom.group_chats[chat_id] = {"chat_id": chat_id, "owner": "zhangsan"}
+    Staff.objects.filter(pk=team.staff_a.pk).update(status="resigned")
+    team.staff_a.refresh_from_db()
+
+    transfer = transfer_start(
+        actor=team.admin.user, handover=team.staff_a, takeover=team.staff_a2, resigned=True
+    )
+
+    assert (transfer.groups, transfer.groups_moved) == (3, 2)
+    assert wecom.count("externalcontact/groupchat/transfer") == 1
+    assert wecom.group_chats["wrA"]["owner"] == "lisi"
+    owners = dict(CustomerGroup.objects.values_list("chat_id", "owner_userid"))
+    assert owners == {"wrA": "lisi", "wrB": "lisi", "wrGone": "zhangsan"}
+    assert AuditLog.objects.get(action="transfer").detail["groups_moved"] == 2
