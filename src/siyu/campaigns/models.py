@@ -164,6 +164,7 @@ class Delivery(models.Model):
         CAP_CHANNEL_WEEK = "cap_channel_week", _("weekly cap of the channel")
         MERGED = "merged", _("customer merged into another")
         NO_CHANNEL = "no_channel", _("channel not available")
+        PLATFORM_LIMIT = "platform_limit", _("platform's per-customer limit")
 
     # No database foreign keys on the outbox: a million-row plan would run five million
     # deferred checks at COMMIT. Campaign, step, variant and staff are fixed for a whole

@@ -35,7 +35,6 @@ PER_TASK = 10_000  # add_msg_template takes at most 10,000 external user ids
 PAGE = 1000  # get_groupmsg_task / get_groupmsg_send_result pages
 STILL_DISPATCHING = 41063
 RETRYABLE = {-2, -1, 45009, 45033}
-PLATFORM_LIMIT = "platform_limit"  # Delivery.reason of a customer WeCom's daily limit held
 
 Status = Delivery.Status
 
@@ -185,7 +184,7 @@ def _settle_page(msgid: str, rows: list[dict]) -> None:
     )
     waiting.filter(customer_id__in=customers(3)).update(
         status=Status.SUPPRESSED,
-        reason=PLATFORM_LIMIT,
+        reason=Delivery.Reason.PLATFORM_LIMIT,
         error="the customer already received another mass message (WeCom's limit)",
         sent_at=None,
     )
