@@ -286,7 +286,7 @@ def material_view_open(*, link: TrackedLink, now: datetime | None = None) -> str
     values = [link.pk, link.material_id, link.customer_id, link.staff_id, token, opened_at, 0]
     with connection.cursor() as cursor:
         cursor.execute(_view_insert_sql(), values)
-    _after_commit(token)
+    _after_commit(token, opened=True)
     return token
 
 
@@ -302,21 +302,22 @@ def material_view_read(*, code: str, token: str, seconds: int) -> MaterialView:
     # Conditional UPDATE: a late beacon with a smaller value never lowers the time.
     if MaterialView.objects.filter(pk=view.pk, seconds__lt=seconds).update(seconds=seconds):
         view.seconds = seconds
-        _after_commit(view.token)
+        _after_commit(view.token, opened=False)
     return view
 
 
-def _after_commit(token: str) -> None:
+def _after_commit(token: str, *, opened: bool) -> None:
     from siyu.content.tasks import material_view_followup_task
 
     # robust: a queue that is down is logged, and the customer still gets the page.
-    transaction.on_commit(lambda: material_view_followup_task(token), robust=True)
+    transaction.on_commit(lambda: material_view_followup_task(token, opened), robust=True)
 
 
 @transaction.atomic
-def material_view_followup(*, token: str) -> None:
+def material_view_followup(*, token: str, opened: bool = True) -> None:
     """After an open or a longer read: the link's counters from its views, the customer's
-    `material_viewed` event (once per visit), and the sharer's notification. Re-runnable."""
+    `material_viewed` event (once per visit), and the sharer's notification — a longer read
+    (`opened=False`) only rewrites its text. Re-runnable."""
     view = (
         MaterialView.objects.select_related("link__channel", "material", "customer")
         .filter(token=token)
@@ -375,6 +376,7 @@ def material_view_followup(*, token: str) -> None:
         title=title,
         url=reverse("content:material_detail", args=[view.material_id]),
         customer_id=view.customer_id,
+        repeat=opened,
     )
 
 

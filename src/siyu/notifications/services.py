@@ -20,6 +20,7 @@ def notify(
     body: str = "",
     url: str = "",
     customer_id: int | None = None,
+    repeat: bool = True,
 ) -> None:
     """Tell each of `staff_ids` about one thing, in one statement for all of them.
 
@@ -27,6 +28,7 @@ def notify(
     updated (count + 1, the new title and body, the new link and customer if given, updated
     now) instead of a second row;
     once they have read it, the next one starts afresh. Unknown staff ids are skipped.
+    `repeat=False` refreshes the unread row's text without counting another occurrence.
     """
     ids = sorted({int(i) for i in staff_ids})
     if not ids:
@@ -58,13 +60,14 @@ def notify(
         f"SELECT s.{q('id')}, %s, %s, %s, %s, %s, %s, 1, %s, %s, NULL "
         f"FROM {q(Staff._meta.db_table)} s WHERE s.{q('id')} IN ({marks}) "
         f"ON CONFLICT ({q('staff_id')}, {q('key')}) WHERE {q('read_at')} IS NULL "
-        f"DO UPDATE SET {q('count')} = {table}.{q('count')} + 1, "
+        f"DO UPDATE SET {q('count')} = {table}.{q('count')} + %s, "
         + ", ".join(f"{q(c)} = excluded.{q(c)}" for c in refreshed)
         # A repeat that names no customer or link keeps the ones the row has.
         + f", {customer} = COALESCE(excluded.{customer}, {table}.{customer})"
         + f", {q('url')} = COALESCE(NULLIF(excluded.{q('url')}, ''), {table}.{q('url')})"
     )
     params = [kind, key[:200], title[:200], body, url[:500], customer_id, now, now, *ids]
+    params.append(1 if repeat else 0)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
 

@@ -273,6 +273,7 @@ def test_the_beacon_raises_the_reading_time_and_updates_the_notification(
     assert link.seconds_read == 130
     note = Notification.objects.get(staff=org.staff_a, read_at__isnull=True)
     assert note.title == "张三 打开了《春季护肤指南》 第1次，累计阅读 2分10秒"
+    assert note.count == 1  # a longer read rewrites the text; it is not another open
     with django_capture_on_commit_callbacks(execute=True):
         assert beacon(client, link, token=token, seconds="999999").status_code == 204
     view.refresh_from_db()

@@ -141,3 +141,12 @@ def test_prune_deletes_only_long_read_notifications(org):
         "old-unread",
         "recent-read",
     ]
+
+
+def test_a_repeat_that_only_refreshes_keeps_the_count(org):
+    notify(staff_ids=[org.staff_a.pk], kind="k", key="k:1", title="first")
+    notify(staff_ids=[org.staff_a.pk], kind="k", key="k:1", title="longer read", repeat=False)
+    note = Notification.objects.get()
+    assert (note.count, note.title) == (1, "longer read")
+    notify(staff_ids=[org.staff_a.pk], kind="k", key="k:1", title="opened again")
+    assert Notification.objects.get().count == 2
