@@ -48,6 +48,7 @@ def _senders(messages: Sequence[Message]) -> dict[int, tuple[int, str]]:
             status=Relationship.Status.ACTIVE,
         )
         .exclude(staff__wecom_userid="")
+        .exclude(staff__wecom_follow__following=False)  # customer contact taken away in WeCom
         .order_by("added_at", "pk")
         .values_list("customer_id", "staff_id", "staff__wecom_userid")
     )

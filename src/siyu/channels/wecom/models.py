@@ -241,6 +241,9 @@ class SyncRun(models.Model):
     # Friendships WeCom no longer lists (ended while no callback came), found after the contacts.
     ended = models.PositiveIntegerField(default=0)
     ended_done = models.BooleanField(default=False)
+    # Mapped staff WeCom no longer lists as follow users (customer contact taken away, left the
+    # corp): marked not following; their friendships stay as they are.
+    not_following = models.JSONField(default=list, blank=True)
     # Moves with every page: a running sync whose heartbeat stopped lost its worker.
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
@@ -360,3 +363,19 @@ class SyncSeen(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run_id}:{self.staff_id}:{self.customer_id}"
+
+
+class FollowStatus(models.Model):
+    """Whether WeCom lists a staff member as a follow user (has customer contact), as the last
+    sync found. A member no longer listed keeps their friendships in Siyu (WeCom keeps the
+    customers until they are transferred) but sends no mass messages."""
+
+    staff = models.OneToOneField(
+        Staff, primary_key=True, on_delete=models.CASCADE, related_name="wecom_follow"
+    )
+    following = models.BooleanField(default=True)
+    changed_at = models.DateTimeField()
+    checked_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.staff_id}:{self.following}"

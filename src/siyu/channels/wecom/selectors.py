@@ -45,6 +45,10 @@ def sync_run_latest() -> SyncRun | None:
     return SyncRun.objects.order_by("-pk").first()
 
 
+def sync_run_history(*, limit: int = 10) -> QuerySet[SyncRun]:
+    return SyncRun.objects.order_by("-pk").defer("userids")[:limit]
+
+
 @dataclass(frozen=True)
 class CodeRow:
     code: ChannelCode

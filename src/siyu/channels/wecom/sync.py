@@ -16,7 +16,7 @@ from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from siyu.channels.wecom.client import WecomClient, WecomError
-from siyu.channels.wecom.models import CorpTag, SyncRun, SyncSeen
+from siyu.channels.wecom.models import CorpTag, FollowStatus, SyncRun, SyncSeen
 from siyu.channels.wecom.selectors import connection_get
 from siyu.channels.wecom.services import GENDERS, corp_tags_refresh, group_store
 from siyu.core.errors import DomainError
@@ -97,8 +97,11 @@ def contacts_sync(*, run_id: int, on_page=None) -> SyncRun:
                 corp_tags_refresh(api=api)
                 run.userids = api.follow_users()
                 run.started_at = timezone.now()
+                run.not_following = follow_status_record(listed=run.userids, now=run.started_at)
             run.status, run.heartbeat_at = SyncRun.Status.RUNNING, timezone.now()
-            run.save(update_fields=["userids", "started_at", "status", "heartbeat_at"])
+            run.save(
+                update_fields=["userids", "started_at", "not_following", "status", "heartbeat_at"]
+            )
             channel = _wecom_channel()
             while run.position < len(run.userids):
                 batch = run.userids[run.position : run.position + USERS_PER_CALL]
@@ -126,6 +129,36 @@ def contacts_sync(*, run_id: int, on_page=None) -> SyncRun:
     except WecomError as exc:
         return _finish(run, SyncRun.Status.FAILED, str(exc))
     return _finish(run, SyncRun.Status.DONE, "")
+
+
+def follow_status_record(*, listed: list[str], now: datetime) -> list[str]:
+    """Mark every staff member with a WeCom user id following or not, as WeCom's follow-user
+    list says; returns the user ids of mapped staff WeCom no longer lists. Their friendships
+    are left alone (WeCom keeps the customers until someone transfers them). Three queries."""
+    listed_set = set(listed)
+    mapped = dict(
+        Staff.objects.exclude(wecom_userid__isnull=True)
+        .exclude(wecom_userid="")
+        .values_list("pk", "wecom_userid")
+    )
+    before = dict(
+        FollowStatus.objects.filter(staff_id__in=list(mapped)).values_list("staff_id", "following")
+    )
+    changed = [
+        FollowStatus(staff_id=pk, following=uid in listed_set, changed_at=now, checked_at=now)
+        for pk, uid in mapped.items()
+        if before.get(pk) != (uid in listed_set)
+    ]
+    FollowStatus.objects.bulk_create(
+        changed,
+        update_conflicts=True,
+        unique_fields=["staff"],
+        update_fields=["following", "changed_at", "checked_at"],
+    )
+    FollowStatus.objects.filter(staff_id__in=[pk for pk in mapped if pk in before]).exclude(
+        staff_id__in=[row.staff_id for row in changed]
+    ).update(checked_at=now)
+    return sorted(uid for uid in mapped.values() if uid not in listed_set)
 
 
 def _sync_groups(run: SyncRun, api: WecomClient) -> None:

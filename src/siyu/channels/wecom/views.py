@@ -25,6 +25,7 @@ from siyu.channels.wecom.selectors import (
     channel_code_rows,
     connection_get,
     secret_hint,
+    sync_run_history,
     sync_run_latest,
     transfer_list,
 )
@@ -108,6 +109,7 @@ def connection_settings(request):
         "callback_url": request.build_absolute_uri("/wecom/callback/"),
         "callbacks": callback_recent(),
         "run": sync_run_latest(),
+        "history": sync_run_history(),
     }
     return TemplateResponse(request, "wecom/settings.html", context, status=status)
 

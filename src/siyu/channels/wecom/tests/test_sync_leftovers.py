@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from siyu.channels.wecom.models import SyncRun, SyncSeen
+from siyu.channels.wecom.models import FollowStatus, SyncRun, SyncSeen
 from siyu.channels.wecom.sync import (
     contacts_sync,
     sync_run_resume,
@@ -93,3 +93,46 @@ def test_a_dead_run_does_not_block_the_next_sync(connection, wecom, staff):
     assert run.pk != dead.pk
     dead.refresh_from_db()
     assert dead.status == "failed"
+
+
+def test_staff_wecom_no_longer_lists_are_marked_not_following(connection, wecom, staff, login):
+    wecom.follow_users = ["zhangsan", "lisi"]
+    theirs = friend(staff.staff_b, "wm7")
+    wecom.add_contact("wm7", follow=[{"userid": "lisi", "createtime": 1764547200}])
+    contacts_sync(run_id=SyncRun.objects.create().pk)
+    assert dict(FollowStatus.objects.values_list("staff__wecom_userid", "following")) == {
+        "zhangsan": True,
+        "lisi": True,
+    }
+
+    wecom.follow_users = ["zhangsan"]  # lisi's customer-contact permission was taken away
+    run = contacts_sync(run_id=SyncRun.objects.create().pk)
+
+    assert run.not_following == ["lisi"]
+    lisi = FollowStatus.objects.get(staff=staff.staff_b)
+    assert lisi.following is False
+    theirs.refresh_from_db()
+    assert theirs.status == "active"  # not deleted: WeCom keeps them until a transfer
+    page = login(staff.admin).get("/settings/wecom/").content.decode()
+    assert "sync-history" in page and "lisi" in page
+
+    wecom.follow_users = ["zhangsan", "lisi"]  # given back
+    again = contacts_sync(run_id=SyncRun.objects.create().pk)
+    assert again.not_following == []
+    assert FollowStatus.objects.get(staff=staff.staff_b).following is True
+
+
+def test_a_member_not_following_sends_no_mass_message(connection, wecom, staff):
+    from siyu.channels.base import Message
+    from siyu.channels.wecom.mass import _senders
+
+    rel_a = friend(staff.staff_a, "wm1")
+    Relationship.objects.create(
+        customer=rel_a.customer, staff=staff.staff_b, added_at=timezone.now() - timedelta(days=9)
+    )
+    message = Message(1, "k", rel_a.customer_id, "wm1", "hi", staff_id=staff.staff_b.pk)
+    assert _senders([message])[rel_a.customer_id][1] == "lisi"  # the owner-designate first
+    FollowStatus.objects.create(
+        staff=staff.staff_b, following=False, changed_at=timezone.now(), checked_at=timezone.now()
+    )
+    assert _senders([message])[rel_a.customer_id][1] == "zhangsan"
