@@ -65,7 +65,8 @@ class Campaign(models.Model):
     end_at = models.DateTimeField(_("end"), null=True, blank=True)
     # Recurring: five cron fields "minute hour day month weekday" in the organisation's zone.
     schedule = models.CharField(_("schedule"), max_length=100, blank=True)
-    # Triggered: {"type": "event", "event_type": "…"} or {"type": "joined", "days": N}.
+    # Triggered: {"type": "event", "event_type": "…"}, {"type": "birthday", "days_before": N}…;
+    # the kinds and their checks are in campaigns/triggers.py.
     trigger = models.JSONField(_("trigger"), default=dict, blank=True)
     # Up to when triggers or schedule ticks have been planned.
     cursor = models.DateTimeField(null=True, blank=True, editable=False)

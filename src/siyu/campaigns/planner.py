@@ -7,13 +7,14 @@ the same statement (CASE …), so a suppressed delivery is recorded with its rea
 silently left out. Caps are decided at send time, when it is known what was sent.
 """
 
+import calendar
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Value
 from django.utils import timezone
 
 from siyu.campaigns.dnd import CONSENT_FIELD, quiet_until
@@ -28,12 +29,16 @@ from siyu.org.selectors import Viewer, viewer_for
 from siyu.segments.dsl import segment_members
 from siyu.segments.models import SnapshotMember, StageChange
 from siyu.segments.segment_services import segment_snapshot_create
+from siyu.tags.models import TagChange
 
 Status = Delivery.Status
 Reason = Delivery.Reason
 # Late-committed events and stage changes: look back this far behind the cursor every run;
 # the unique key makes the overlap harmless.
 TRIGGER_OVERLAP = timedelta(minutes=10)
+# Birthdays and anniversaries missed while the worker was down are still sent, up to this many
+# days late; older ones are skipped rather than greeting someone weeks after the day.
+YEARLY_CATCH_UP_DAYS = 3
 # Variant buckets: a multiplicative hash of (customer, step), the same in SQL and Python.
 HASH_CUSTOMER, HASH_STEP, HASH_PRIME = 2654435761, 40503, 1000003
 
@@ -303,9 +308,66 @@ def _plan_recurring(campaign: Campaign, now: datetime) -> int:
     return _plan_all_steps(campaign, _members_audience(members, occurrence), tick, now)
 
 
-def _trigger_audience(campaign: Campaign, since: datetime, now: datetime) -> tuple[str, list]:
+def _new_days(campaign: Campaign, now: datetime) -> list[date]:
+    """The organisation's calendar days that began since the last planner run (today as
+    well on the first run), at most YEARLY_CATCH_UP_DAYS of them after a long outage."""
+    today = timezone.localdate(now)
+    if campaign.cursor is None:
+        first = timezone.localdate(campaign.started_at or now)
+    else:
+        first = timezone.localdate(campaign.cursor) + timedelta(days=1)
+    first = max(first, today - timedelta(days=YEARLY_CATCH_UP_DAYS - 1))
+    return [first + timedelta(days=n) for n in range((today - first).days + 1)]
+
+
+def _on_day(field_name: str, target: date) -> Q:
+    """`field_name` (a date, or a datetime read in the organisation's zone) falls on the
+    month and day of `target`; Feb 29 counts as Feb 28 in other years."""
+    match = Q(**{f"{field_name}__month": target.month, f"{field_name}__day": target.day})
+    if (target.month, target.day) == (2, 28) and not calendar.isleap(target.year):
+        match |= Q(**{f"{field_name}__month": 2, f"{field_name}__day": 29})
+    return match
+
+
+def _yearly_audience(
+    campaign: Campaign, kind: str, days_before: int, now: datetime
+) -> tuple[str, list] | None:
+    """Birthdays or membership anniversaries falling `days_before` days after each new day.
+
+    The occurrence is the year of the birthday or anniversary ("b2026", "a2026"), so each
+    customer gets it once a year however often the planner runs. The whole customer table is
+    read only on the first run of each day: within a day there is nothing new to find.
+    """
+    parts: list[tuple[str, list]] = []
+    for day in _new_days(campaign, now):
+        target = day + timedelta(days=days_before)
+        if kind == "birthday":
+            found = Customer.objects.filter(_on_day("birthday", target))
+            occurrence = f"b{target.year}"
+        else:
+            # No membership date is recorded; joining is when Siyu first saw the customer.
+            # Year 0 (the day they joined) is not an anniversary.
+            found = Customer.objects.filter(
+                _on_day("first_seen_at", target), first_seen_at__year__lt=target.year
+            )
+            occurrence = f"a{target.year}"
+        rows = found.order_by().values(customer_id=F("pk"), occurrence=Value(occurrence))
+        parts.append(rows.query.sql_with_params())
+    if not parts:
+        return None
+    return (
+        " UNION ALL ".join(f"SELECT * FROM ({sql}) y{n}" for n, (sql, _) in enumerate(parts)),
+        [param for _, params in parts for param in params],
+    )
+
+
+def _trigger_audience(
+    campaign: Campaign, since: datetime, now: datetime
+) -> tuple[str, list] | None:
     trigger = campaign.trigger or {}
     kind = trigger.get("type")
+    # Look back behind the cursor for late commits, but never to before the campaign started.
+    after = max(since - TRIGGER_OVERLAP, campaign.started_at or since)
     if kind == "event":
         sql = (
             "SELECT e.customer_id AS customer_id, "
@@ -313,7 +375,7 @@ def _trigger_audience(campaign: Campaign, since: datetime, now: datetime) -> tup
             f"FROM {_table(Event)} e WHERE e.type = %s AND e.occurred_at > %s "
             "AND e.occurred_at <= %s"
         )
-        params: list = [trigger["event_type"], _dt(since - TRIGGER_OVERLAP), _dt(now)]
+        params: list = [trigger["event_type"], _dt(after), _dt(now)]
     elif kind == "joined":
         days = timedelta(days=int(trigger.get("days", 0)))
         sql = (
@@ -327,7 +389,25 @@ def _trigger_audience(campaign: Campaign, since: datetime, now: datetime) -> tup
             "('s' || CAST(s.id AS VARCHAR(20))) AS occurrence "
             f"FROM {_table(StageChange)} s WHERE s.to_stage = %s AND s.at > %s AND s.at <= %s"
         )
-        params = [trigger["to"], _dt(since - TRIGGER_OVERLAP), _dt(now)]
+        params = [trigger["to"], _dt(after), _dt(now)]
+    elif kind == "tag_added":
+        sql = (
+            "SELECT t.customer_id AS customer_id, "
+            "('t' || CAST(t.id AS VARCHAR(20))) AS occurrence "
+            f"FROM {_table(TagChange)} t WHERE t.tag_id = %s AND t.action = %s "
+            "AND t.at > %s AND t.at <= %s"
+        )
+        params = [
+            int(trigger["tag_id"]),
+            TagChange.Action.ADDED,
+            _dt(after),
+            _dt(now),
+        ]
+    elif kind in ("birthday", "anniversary"):
+        yearly = _yearly_audience(campaign, kind, int(trigger.get("days_before", 0)), now)
+        if yearly is None:
+            return None  # planned already today
+        sql, params = yearly
     else:
         raise ValueError(f"unknown trigger {kind!r}")
     viewer = _owner_viewer(campaign)
@@ -348,6 +428,8 @@ def _plan_triggered(campaign: Campaign, now: datetime) -> int:
     audience = _trigger_audience(campaign, since, now)
     campaign.cursor = now
     campaign.save(update_fields=["cursor", "updated_at"])
+    if audience is None:
+        return 0
     return _plan_all_steps(campaign, audience, now, now)
 
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -27,6 +28,7 @@ from siyu.campaigns.sender import (
     deliveries_reclaim_stuck,
     deliveries_send_due,
 )
+from siyu.campaigns.triggers import trigger_validate
 from siyu.channels.base import Outcome, Result, registered
 from siyu.content.models import Material, Script
 from siyu.core.audit import audit_record
@@ -56,7 +58,6 @@ __all__ = [
 ]
 
 Status = Campaign.Status
-TRIGGER_TYPES = ("event", "joined", "stage")
 
 
 @transaction.atomic
@@ -165,17 +166,10 @@ def _check_ready(campaign: Campaign) -> None:
     if kind == Campaign.Kind.RECURRING:
         cron_parse(campaign.schedule)
     if kind == Campaign.Kind.TRIGGERED:
-        trigger = campaign.trigger or {}
-        kind_of = trigger.get("type")
-        if kind_of not in TRIGGER_TYPES:
-            raise DomainError(_("Choose a trigger."), field="trigger")
-        if kind_of == "event" and not trigger.get("event_type"):
-            raise DomainError(_("Choose the event type that triggers."), field="trigger")
-        if kind_of == "stage" and not trigger.get("to"):
-            raise DomainError(_("Choose the stage that triggers."), field="trigger")
-        days = trigger.get("days", 0)
-        if kind_of == "joined" and (not isinstance(days, int) or not 0 <= days <= 3650):
-            raise DomainError(_("Days after joining must be 0 to 3650."), field="trigger")
+        try:
+            campaign.trigger = trigger_validate(campaign.trigger)
+        except ValidationError as error:
+            raise DomainError(error.messages[0], field="trigger") from error
     if campaign.goal == Campaign.Goal.EVENT and not campaign.goal_event_type:
         raise DomainError(_("Choose the goal's event type."), field="goal_event_type")
 
@@ -192,7 +186,7 @@ def campaign_schedule(*, campaign: Campaign, now: datetime | None = None) -> Cam
     _check_ready(campaign)
     campaign.start_at = campaign.start_at or now or timezone.now()
     campaign.status = Status.SCHEDULED
-    campaign.save(update_fields=["status", "start_at", "updated_at"])
+    campaign.save(update_fields=["status", "start_at", "trigger", "updated_at"])
     return campaign
 
 
