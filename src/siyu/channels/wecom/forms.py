@@ -67,3 +67,7 @@ class TransferForm(forms.Form):
     resigned = forms.BooleanField(
         label=_("The first has left (inherit their customers)"), required=False
     )
+    move_groups = forms.BooleanField(
+        label=_("Also move the customer groups they own (always done for a member who left)"),
+        required=False,
+    )

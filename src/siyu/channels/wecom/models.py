@@ -267,9 +267,12 @@ class Transfer(models.Model):
     handover = models.ForeignKey(Staff, on_delete=models.PROTECT, related_name="+")
     takeover = models.ForeignKey(Staff, on_delete=models.PROTECT, related_name="+")
     resigned = models.BooleanField(_("handover has left"), default=False)
-    # A departed member's customer groups go to the takeover at once (groupchat/transfer).
+    # The handover's customer groups go to the takeover at once (groupchat/transfer for a
+    # departed member, groupchat/onjob_transfer for an active one when asked).
     groups = models.PositiveIntegerField(default=0)
     groups_moved = models.PositiveIntegerField(default=0)
+    # The groups WeCom did not move: [{"chat_id", "errcode", "errmsg"}].
+    groups_failed = models.JSONField(default=list, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -42,9 +42,11 @@ def transfer_start(
     takeover: Staff,
     resigned: bool,
     customer_ids: Iterable[int] | None = None,
+    move_groups: bool = False,
     ip: str | None = None,
 ) -> Transfer:
-    """Start transferring the handover's WeCom friends (all, or those in customer_ids).
+    """Start transferring the handover's WeCom friends (all, or those in customer_ids), and
+    their customer groups: always for a departed member, when `move_groups` for an active one.
 
     Customers WeCom refuses to start (e.g. 40128, transferred twice in 90 days) are recorded
     as not started with the errcode; a batch WeCom could not take at all likewise. Raises
@@ -82,7 +84,7 @@ def transfer_start(
             .order_by("chat_id")
             .values_list("chat_id", flat=True)
         )
-        if resigned
+        if resigned or move_groups
         else []
     )
     if not pairs and not chat_ids:
@@ -123,6 +125,8 @@ def transfer_start(
     TransferItem.objects.bulk_create(items)
     if chat_ids:
         _groups_transfer(transfer, chat_ids)
+    elif move_groups:
+        log.info("wecom transfer %s: %s owns no active customer group", transfer.pk, handover)
     audit_record(
         actor=actor,
         action=AuditLog.Action.TRANSFER,
@@ -133,7 +137,11 @@ def transfer_start(
             "customers": len(items),
             "started": sum(i.status == TransferItem.Status.WAITING for i in items),
             **(
-                {"groups": transfer.groups, "groups_moved": transfer.groups_moved}
+                {
+                    "groups": transfer.groups,
+                    "groups_moved": transfer.groups_moved,
+                    "groups_failed": [g["chat_id"] for g in transfer.groups_failed],
+                }
                 if chat_ids
                 else {}
             ),
@@ -147,30 +155,45 @@ GROUPS_PER_CALL = 100  # groupchat/transfer takes at most 100 chat ids
 
 
 def _groups_transfer(transfer: Transfer, chat_ids: list[str]) -> None:
-    """A departed member's groups to the takeover, 100 per call; WeCom moves them at once, so
-    the groups WeCom did not list as failed are the takeover's in Siyu too (one UPDATE each
-    call). A call WeCom could not take leaves its groups with the departed owner."""
+    """The handover's groups to the takeover, 100 per call (groupchat/transfer for a departed
+    member, groupchat/onjob_transfer for an active one); WeCom moves them at once, so the groups
+    WeCom did not list as failed are the takeover's in Siyu too (one UPDATE). A group WeCom
+    refused, or a call it could not take, stays with its owner and is kept with its errcode."""
     takeover = transfer.takeover
+    path = "externalcontact/groupchat/" + ("transfer" if transfer.resigned else "onjob_transfer")
     moved: list[str] = []
+    refused: list[dict] = []
     with wecom_api() as api:
         for start in range(0, len(chat_ids), GROUPS_PER_CALL):
             batch = chat_ids[start : start + GROUPS_PER_CALL]
             try:
                 data = api.call(
-                    "POST",
-                    "externalcontact/groupchat/transfer",
-                    json={"chat_id_list": batch, "new_owner": takeover.wecom_userid},
+                    "POST", path, json={"chat_id_list": batch, "new_owner": takeover.wecom_userid}
                 )
             except WecomError as exc:
-                log.warning("groupchat/transfer refused: %s %s", exc.errcode, exc.errmsg)
+                log.warning("%s refused: %s %s", path, exc.errcode, exc.errmsg)
+                refused += [
+                    {"chat_id": c, "errcode": exc.errcode, "errmsg": exc.errmsg[:100]}
+                    for c in batch
+                ]
                 continue
-            failed = {row.get("chat_id") for row in data.get("failed_chat_list") or []}
+            failed = {row.get("chat_id"): row for row in data.get("failed_chat_list") or []}
             moved += [chat_id for chat_id in batch if chat_id not in failed]
+            refused += [
+                {
+                    "chat_id": chat_id,
+                    "errcode": int(failed[chat_id].get("errcode") or 0),
+                    "errmsg": str(failed[chat_id].get("errmsg") or "")[:100],
+                }
+                for chat_id in batch
+                if chat_id in failed
+            ]
     CustomerGroup.objects.filter(chat_id__in=moved).update(
         owner=takeover, owner_userid=takeover.wecom_userid
     )
     transfer.groups, transfer.groups_moved = len(chat_ids), len(moved)
-    transfer.save(update_fields=["groups", "groups_moved"])
+    transfer.groups_failed = refused
+    transfer.save(update_fields=["groups", "groups_moved", "groups_failed"])
 
 
 def transfer_poll(*, transfer: Transfer) -> int:

@@ -313,6 +313,22 @@ class FakeWecom:
                 chat["owner"] = owner
         return {"errcode": 0, "errmsg": "ok", "failed_chat_list": failed}
 
+    def _group_onjob_transfer(self, query: dict, body: dict) -> dict:
+        """An active owner's groups: 90504 when the new owner already owns the group."""
+        ids, owner = body.get("chat_id_list") or [], body.get("new_owner")
+        if not ids or len(ids) > 100 or not owner:
+            return {"errcode": 40058, "errmsg": "1..100 chat ids and new_owner are required"}
+        failed = []
+        for chat_id in ids:
+            chat = self.group_chats.get(chat_id)
+            if chat is None:
+                failed.append({"chat_id": chat_id, "errcode": 90001, "errmsg": "invalid chat"})
+            elif chat.get("owner") == owner:
+                failed.append({"chat_id": chat_id, "errcode": 90504, "errmsg": "owner unchanged"})
+            else:
+                chat["owner"] = owner
+        return {"errcode": 0, "errmsg": "ok", "failed_chat_list": failed}
+
     def _add_msg_template(self, query: dict, body: dict) -> dict:
         sender, ids = body.get("sender"), body.get("external_userid") or []
         content = (body.get("text") or {}).get("content", "")
@@ -398,6 +414,7 @@ ENDPOINTS = {
     "externalcontact/add_msg_template": FakeWecom._add_msg_template,
     "externalcontact/mark_tag": FakeWecom._mark_tag,
     "externalcontact/groupchat/transfer": FakeWecom._group_transfer,
+    "externalcontact/groupchat/onjob_transfer": FakeWecom._group_onjob_transfer,
     "externalcontact/get_groupmsg_task": FakeWecom._groupmsg_task,
     "externalcontact/get_groupmsg_send_result": FakeWecom._groupmsg_send_result,
 }

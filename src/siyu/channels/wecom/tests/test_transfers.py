@@ -154,3 +154,52 @@ def test_departed_staff_groups_go_to_the_takeover(connection, wecom, team):
     owners = dict(CustomerGroup.objects.values_list("chat_id", "owner_userid"))
     assert owners == {"wrA": "lisi", "wrB": "lisi", "wrGone": "zhangsan"}
     assert AuditLog.objects.get(action="transfer").detail["groups_moved"] == 2
+
+
+def test_active_staff_groups_move_when_asked(connection, wecom, team, login):
+    from siyu.channels.wecom.models import CustomerGroup
+
+    friend_of(team.staff_a, wecom, "wm0")
+    for chat_id, owner in (("wrA", "zhangsan"), ("wrB", "zhangsan"), ("wrSame", "lisi")):
+        CustomerGroup.objects.create(chat_id=chat_id, owner=team.staff_a, owner_userid="zhangsan")
+        wecom.group_chats[chat_id] = {"chat_id": chat_id, "owner": owner}
+
+    without = transfer_start(
+        actor=None, handover=team.staff_a, takeover=team.staff_a2, resigned=False
+    )
+    assert without.groups == 0  # not asked: an active member keeps their groups
+    assert wecom.count("externalcontact/groupchat/onjob_transfer") == 0
+
+    response = login(team.admin).post(
+        URL,
+        {"handover": team.staff_a.pk, "takeover": team.staff_a2.pk, "move_groups": "on"},
+    )
+    assert response.status_code == 302
+    transfer = Transfer.objects.latest("pk")
+    assert wecom.count("externalcontact/groupchat/onjob_transfer") == 1
+    assert wecom.count("externalcontact/groupchat/transfer") == 0
+    assert (transfer.groups, transfer.groups_moved) == (3, 2)
+    assert transfer.groups_failed == [
+        {"chat_id": "wrSame", "errcode": 90504, "errmsg": "owner unchanged"}
+    ]
+    owners = dict(CustomerGroup.objects.values_list("chat_id", "owner_id"))
+    assert owners == {"wrA": team.staff_a2.pk, "wrB": team.staff_a2.pk, "wrSame": team.staff_a.pk}
+    audit = AuditLog.objects.filter(action="transfer").latest("pk")
+    assert (audit.detail["groups_moved"], audit.detail["groups_failed"]) == (2, ["wrSame"])
+    page = login(team.admin).get(URL).content.decode()
+    assert "2 / 3" in page and "wrSame: 90504" in page
+
+
+def test_active_staff_groups_when_wecom_is_down_stay(connection, wecom, team, settings):
+    from siyu.channels.wecom.models import CustomerGroup
+
+    settings.SIYU_WECOM_RETRIES = 0
+    friend_of(team.staff_a, wecom, "wm0")
+    CustomerGroup.objects.create(chat_id="wrA", owner=team.staff_a, owner_userid="zhangsan")
+    wecom.fail("externalcontact/groupchat/onjob_transfer", "http500")
+    transfer = transfer_start(
+        actor=None, handover=team.staff_a, takeover=team.staff_a2, resigned=False, move_groups=True
+    )
+    assert (transfer.groups, transfer.groups_moved) == (1, 0)
+    assert transfer.groups_failed[0]["errcode"] == -2
+    assert CustomerGroup.objects.get().owner_userid == "zhangsan"
