@@ -6,6 +6,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from siyu.channels.wecom.fields import EncryptedTextField
 from siyu.content.models import Script
 from siyu.customers.models import Channel, Customer
 from siyu.org.models import Staff
@@ -17,9 +18,10 @@ class Connection(models.Model):
 
     corp_id = models.CharField(_("corp id"), max_length=64)
     # The 「客户联系」 secret, or the secret of a self-built app allowed to call the API.
-    contact_secret = models.CharField(_("customer-contact secret"), max_length=128)
-    callback_token = models.CharField(_("callback token"), max_length=64)
-    encoding_aes_key = models.CharField(_("EncodingAESKey"), max_length=43)
+    # Stored encrypted (fields.py); the console never shows them back beyond the last four.
+    contact_secret = EncryptedTextField(_("customer-contact secret"))
+    callback_token = EncryptedTextField(_("callback token"))
+    encoding_aes_key = EncryptedTextField(_("EncodingAESKey"))
     agent_id = models.CharField(_("agent id"), max_length=32, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
     last_test_at = models.DateTimeField(_("last tested"), null=True, blank=True)
