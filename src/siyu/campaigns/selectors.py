@@ -1,16 +1,23 @@
 """Reads for the campaign engine: addresses, cap counts, campaign lists and figures."""
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.conf import settings
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
-from siyu.campaigns.dnd import CapCounter, cap_windows
-from siyu.campaigns.models import Campaign, Delivery, StaffTask
+from siyu.campaigns.dnd import CONSENT_FIELD, CapCounter, cap_windows
+from siyu.campaigns.models import Campaign, ChannelName, Delivery, StaffTask
+from siyu.channels.base import adapter_for, registered
 from siyu.customers.models import Customer, Identity
-from siyu.org.selectors import Viewer
+from siyu.customers.selectors import customers_visible_to
+from siyu.org.models import Staff
+from siyu.org.selectors import NOBODY, Viewer, viewer_for
+from siyu.segments.dsl import segment_members
+from siyu.segments.models import Segment
 
 COUNTED = [Delivery.Status.SENT, Delivery.Status.ACCEPTED]
 
@@ -125,3 +132,126 @@ def staff_tasks_open(staff_id: int | None, now: datetime) -> QuerySet:
         .select_related("customer", "delivery__campaign")
         .order_by("due_at", "id")
     )
+
+
+# ---------------------------------------------------------------------------- builder preview
+
+
+@dataclass(frozen=True)
+class ChannelPreview:
+    """What would happen to the audience on one channel if it were planned now."""
+
+    channel: str
+    opt_out: int  # the customer's consent flag for the channel is off
+    no_consent: int  # flag unset while consent is opt-in
+    no_address: int  # no e-mail, phone, owner or WeCom id for the channel
+    capped: int  # already at a frequency cap today or this week (caps apply at send time)
+    reachable: int
+
+    @property
+    def label(self) -> str:
+        return str(dict(ChannelName.choices).get(self.channel, self.channel))
+
+
+@dataclass(frozen=True)
+class AudiencePreview:
+    audience: int
+    channels: list[ChannelPreview]
+    marketing: bool
+
+
+def _capped(channel: str, now: datetime) -> Q:
+    """Customers a marketing message on `channel` would be held from now by a cap."""
+    day_start, week_start = cap_windows(now)
+    sent = Delivery.objects.filter(
+        customer_id=OuterRef("pk"), status__in=COUNTED, campaign__marketing=True
+    )
+    limits = [
+        (sent.filter(sent_at__gte=day_start), settings.SIYU_CAMPAIGN_CAP_DAY),
+        (sent.filter(sent_at__gte=week_start), settings.SIYU_CAMPAIGN_CAP_WEEK),
+        (
+            sent.filter(sent_at__gte=day_start, channel=channel),
+            settings.SIYU_CAMPAIGN_CHANNEL_CAP_DAY,
+        ),
+        (
+            sent.filter(sent_at__gte=week_start, channel=channel),
+            settings.SIYU_CAMPAIGN_CHANNEL_CAP_WEEK,
+        ),
+    ]
+    condition = Q()
+    for rows, cap in limits:
+        counted = rows.order_by().values("customer_id").annotate(n=Count("id")).values("n")
+        condition |= Q(Exists(counted.filter(n__gte=cap)))
+    return condition
+
+
+def _unreachable(channel: str) -> list[tuple[str, Q]]:
+    """(name, condition) in the order the planner checks them (planner._suppression)."""
+    checks: list[tuple[str, Q]] = []
+    consent = CONSENT_FIELD.get(channel)
+    if consent:
+        checks.append(("opt_out", Q(**{consent: False})))
+        if settings.SIYU_CAMPAIGN_CONSENT == "opt_in":
+            checks.append(("no_consent", Q(**{f"{consent}__isnull": True})))
+    kind = adapter_for(channel).address_kind if channel in registered() else ""
+    identity = {"email": Identity.Kind.EMAIL, "wecom": Identity.Kind.WECOM_EXTERNAL}.get(kind)
+    if identity:
+        has = Identity.objects.filter(customer_id=OuterRef("pk"), kind=identity)
+        checks.append(("no_address", ~Q(Exists(has))))
+    elif kind == "phone":
+        checks.append(("no_address", Q(phone="")))
+    elif kind == "owner":
+        checks.append(("no_address", Q(owner_id__isnull=True)))
+    return checks
+
+
+def campaign_audience_preview(
+    *,
+    kind: str,
+    segment: Segment | None,
+    owner: Staff,
+    channels: Sequence[str],
+    marketing: bool = True,
+    now: datetime | None = None,
+) -> AudiencePreview | None:
+    """The customers the campaign would reach now, and per channel how many consent, a missing
+    address or a frequency cap would hold back. Nothing is planned or sent.
+
+    The audience is the segment in the owner's scope, as the planner reads it (triggered
+    campaigns without a segment: every customer in the owner's scope, who may trigger it).
+    One COUNT per channel; None when there is no audience to count yet (no segment).
+    """
+    now = now or timezone.now()
+    viewer = viewer_for(owner.user) if owner.user_id else NOBODY
+    if segment is not None:
+        members = segment_members(segment.definition, viewer, now)
+    elif kind == Campaign.Kind.TRIGGERED:
+        members = customers_visible_to(viewer)
+    else:
+        return None
+    previews = []
+    audience = None
+    for channel in dict.fromkeys(channels):  # each channel once, in step order
+        counts: dict[str, object] = {"audience": Count("pk")}
+        earlier = Q()
+        for name, condition in _unreachable(channel):
+            counts[name] = Count("pk", filter=condition & ~earlier)
+            earlier |= condition
+        if marketing:
+            counts["capped"] = Count("pk", filter=_capped(channel, now) & ~earlier)
+        row = members.order_by().aggregate(**counts)
+        audience = row["audience"]
+        held = sum(row.get(k, 0) for k in ("opt_out", "no_consent", "no_address", "capped"))
+        previews.append(
+            ChannelPreview(
+                channel=channel,
+                opt_out=row.get("opt_out", 0),
+                no_consent=row.get("no_consent", 0),
+                no_address=row.get("no_address", 0),
+                capped=row.get("capped", 0),
+                reachable=audience - held,
+            )
+        )
+    if audience is None:
+        audience = members.count()
+    return AudiencePreview(audience=audience, channels=previews, marketing=marketing)

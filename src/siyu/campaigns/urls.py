@@ -5,8 +5,11 @@ from siyu.campaigns import views
 app_name = "campaigns"
 urlpatterns: list = [
     path("", views.campaign_list_view, name="list"),
+    path("new/", views.campaign_new_view, name="new"),
+    path("calendar/", views.campaign_calendar_view, name="calendar"),
     path("tasks/", views.my_tasks_view, name="tasks"),
     path("tasks/<int:pk>/done/", views.task_done_view, name="task_done"),
     path("<int:pk>/", views.campaign_detail_view, name="detail"),
+    path("<int:pk>/edit/", views.campaign_edit_view, name="edit"),
     path("<int:pk>/<slug:action>/", views.campaign_action_view, name="action"),
 ]
