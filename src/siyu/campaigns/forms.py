@@ -241,13 +241,18 @@ class StepForm(forms.Form):
     channel = forms.ChoiceField(label=_("Channel"), choices=ChannelName.choices)
     delay = forms.IntegerField(label=_("Delay after entry"), min_value=0, initial=0, required=False)
     delay_unit = forms.ChoiceField(label=_("Unit"), choices=UNIT_CHOICES, required=False)
-    webhook = forms.ModelChoiceField(
-        label=_("Webhook"), required=False, queryset=WebhookSubscription.objects.none()
+    webhook = forms.TypedChoiceField(
+        label=_("Webhook"), required=False, coerce=int, empty_value=None
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, options: "Options", **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["webhook"].queryset = WebhookSubscription.objects.filter(active=True)
+        self.options = options
+        self.fields["webhook"].choices = [("", "—"), *options.webhooks.items()]
+
+    def clean_webhook(self):
+        pk = self.cleaned_data.get("webhook")
+        return self.options.webhook_rows.get(pk) if pk else None
 
     def clean(self):
         data = super().clean()
@@ -267,9 +272,7 @@ class VariantForm(forms.Form):
         initial=1,
         help_text=_("Share of the A/B split; 0 switches the variant off."),
     )
-    script = forms.ModelChoiceField(
-        label=_("Script"), required=False, queryset=Script.objects.none()
-    )
+    script = forms.TypedChoiceField(label=_("Script"), required=False, coerce=int, empty_value=None)
     subject = forms.CharField(label=_("Subject (e-mail)"), max_length=200, required=False)
     body = forms.CharField(
         label=_("Own text"),
@@ -281,9 +284,27 @@ class VariantForm(forms.Form):
         ),
     )
 
-    def __init__(self, *args, scripts=None, **kwargs):
+    def __init__(self, *args, options: "Options", **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["script"].queryset = scripts if scripts is not None else Script.objects.none()
+        self.options = options
+        self.fields["script"].choices = [("", "—"), *options.scripts.items()]
+
+    def clean_script(self):
+        pk = self.cleaned_data.get("script")
+        return self.options.script_rows.get(pk) if pk else None
+
+
+class Options:
+    """The scripts and webhooks every step and variant offers, read once per page (a select
+    per variant would otherwise query them again)."""
+
+    def __init__(self):
+        scripts = list(Script.objects.filter(active=True).order_by("title"))
+        webhooks = list(WebhookSubscription.objects.filter(active=True).order_by("id"))
+        self.script_rows = {s.pk: s for s in scripts}
+        self.webhook_rows = {w.pk: w for w in webhooks}
+        self.scripts = {s.pk: s.title for s in scripts}
+        self.webhooks = {w.pk: w.description or w.url for w in webhooks}
 
 
 # A builder's raw state: the posted (or stored) strings, before any validation.
@@ -443,7 +464,7 @@ class Builder:
     def __init__(self, raw: Raw, *, viewer: Viewer, bound: bool):
         self.raw = raw
         self.steps_errors: list[str] = []
-        scripts = Script.objects.filter(active=True).order_by("title")
+        options = Options()
 
         def make(cls, values: dict, prefix: str | None = None, **kwargs):
             if bound:
@@ -454,9 +475,9 @@ class Builder:
         self.campaign = make(CampaignForm, raw["campaign"], viewer=viewer)
         self.steps = [
             StepForms(
-                make(StepForm, step["fields"], f"s{i}"),
+                make(StepForm, step["fields"], f"s{i}", options=options),
                 [
-                    make(VariantForm, variant, f"s{i}v{j}", scripts=scripts)
+                    make(VariantForm, variant, f"s{i}v{j}", options=options)
                     for j, variant in enumerate(step["variants"])
                 ],
             )

@@ -379,3 +379,30 @@ def test_an_existing_campaign_shows_its_preview_and_a_recurring_one_its_next_run
         **HTMX,
     )
     assert bad.status_code == 200 and "not valid" in bad.content.decode()
+
+
+def test_the_builder_page_costs_the_same_queries_with_more_steps_and_variants(
+    org, login, segment, people
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    campaign = campaign_create(name="多步骤", kind="journey", owner=org.admin, segment=segment)
+    step_add(campaign=campaign, channel="sms", variants=[{"body": "一"}])
+    client = login(org.admin)
+    url = reverse("campaigns:edit", args=[campaign.pk])
+    with CaptureQueriesContext(connection) as small:
+        assert client.get(url).status_code == 200
+
+    for n in range(3):
+        step_add(
+            campaign=campaign,
+            channel="sms",
+            delay_minutes=n * 1440,
+            variants=[{"name": x, "body": x} for x in "ABC"],
+        )
+    with CaptureQueriesContext(connection) as large:
+        html = client.get(url).content.decode()
+
+    assert html.count('class="builder-variant') == 10
+    assert len(large.captured_queries) == len(small.captured_queries)
