@@ -170,11 +170,21 @@ class Delivery(models.Model):
     # No database foreign keys on the outbox: a million-row plan would run five million
     # deferred checks at COMMIT. Campaign, step, variant and staff are fixed for a whole
     # planning statement and outlive their deliveries; the ORM still cascades on delete.
+    # Nor single-column indexes on campaign and step: (campaign, status) and the unique
+    # (step, customer, occurrence) lead with them, and every index costs each planned row.
     campaign = models.ForeignKey(
-        Campaign, on_delete=models.CASCADE, related_name="deliveries", db_constraint=False
+        Campaign,
+        on_delete=models.CASCADE,
+        related_name="deliveries",
+        db_constraint=False,
+        db_index=False,
     )
     step = models.ForeignKey(
-        Step, on_delete=models.CASCADE, related_name="deliveries", db_constraint=False
+        Step,
+        on_delete=models.CASCADE,
+        related_name="deliveries",
+        db_constraint=False,
+        db_index=False,
     )
     variant = models.ForeignKey(
         Variant,

@@ -127,8 +127,20 @@ class SegmentSnapshot(models.Model):
 
 
 class SnapshotMember(models.Model):
-    snapshot = models.ForeignKey(SegmentSnapshot, on_delete=models.CASCADE, related_name="members")
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    # No database foreign keys: freezing a million members would queue two million deferred
+    # checks for COMMIT (most of a broadcast's snapshot time). The rows come from one INSERT …
+    # SELECT of existing customers into a snapshot made in the same transaction; the ORM still
+    # cascades deletes. The unique (snapshot, customer) index serves lookups by snapshot.
+    snapshot = models.ForeignKey(
+        SegmentSnapshot,
+        on_delete=models.CASCADE,
+        related_name="members",
+        db_constraint=False,
+        db_index=False,
+    )
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
 
     class Meta:
         constraints = [

@@ -9,6 +9,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 
 def _setup() -> None:
@@ -66,7 +67,27 @@ def work() -> None:
             time.sleep(0.2)  # rows claimed by a dead worker wait for their lease
     counts = dict(Delivery.objects.values_list("status").annotate(n=Count("id")).order_by())
     elapsed = time.monotonic() - started
-    print(json.dumps({"statuses": counts, "sent": sent, "seconds": round(elapsed, 2)}))
+    print(
+        json.dumps(
+            {"statuses": counts, "sent": sent, "seconds": round(elapsed, 2), "db_cpu": _db_cpu()}
+        )
+    )
+
+
+def _db_cpu() -> float:
+    """CPU seconds of this process's PostgreSQL backend, when it runs on this host (benchmark)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return 0.0
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 if __name__ == "__main__":
