@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -298,8 +299,10 @@ class Options:
     """The scripts and webhooks every step and variant offers, read once per page (a select
     per variant would otherwise query them again)."""
 
-    def __init__(self):
-        scripts = list(Script.objects.filter(active=True).order_by("title"))
+    def __init__(self, in_use: set[int] | None = None):
+        # Archived scripts stay choosable where a variant already uses them.
+        offered = Q(active=True) | Q(pk__in=in_use or set())
+        scripts = list(Script.objects.filter(offered).order_by("title"))
         webhooks = list(WebhookSubscription.objects.filter(active=True).order_by("id"))
         self.script_rows = {s.pk: s for s in scripts}
         self.webhook_rows = {w.pk: w for w in webhooks}
@@ -309,6 +312,10 @@ class Options:
 
 # A builder's raw state: the posted (or stored) strings, before any validation.
 Raw = dict
+
+
+def _int(value) -> int | None:
+    return int(value) if str(value or "").isdigit() and len(str(value)) < 19 else None
 
 
 def _count(data, key: str, limit: int) -> int:
@@ -464,7 +471,8 @@ class Builder:
     def __init__(self, raw: Raw, *, viewer: Viewer, bound: bool):
         self.raw = raw
         self.steps_errors: list[str] = []
-        options = Options()
+        in_use = {_int(v.get("script")) for step in raw["steps"] for v in step["variants"]}
+        options = Options(in_use - {None})
 
         def make(cls, values: dict, prefix: str | None = None, **kwargs):
             if bound:

@@ -406,3 +406,33 @@ def test_the_builder_page_costs_the_same_queries_with_more_steps_and_variants(
 
     assert html.count('class="builder-variant') == 10
     assert len(large.captured_queries) == len(small.captured_queries)
+
+
+def test_junk_in_any_builder_field_is_a_form_error_never_a_500(org, login, segment):
+    client = login(org.admin)
+    data = post_data(org.admin, segment, op="schedule")
+    for junk in ("\x00", "-9" * 20):
+        for name in list(data):
+            response = client.post(reverse("campaigns:new"), {**data, name: junk})
+            assert response.status_code in (200, 302, 400), (name, junk)
+    for op in ("remove_step:" + "9" * 30, "add_variant:x", "remove_variant:0:-1", "explode"):
+        assert client.post(reverse("campaigns:new"), {**data, "op": op}).status_code in (200, 400)
+
+
+def test_an_archived_script_stays_choosable_where_a_variant_uses_it(org, login, segment):
+    from siyu.content.tests.factories import ScriptFactory
+
+    used = ScriptFactory(title="旧话术", body="老客回访", active=False)
+    ScriptFactory(title="另一条旧话术", body="不再使用", active=False)
+    campaign = campaign_create(name="回访", kind="broadcast", owner=org.admin, segment=segment)
+    step_add(campaign=campaign, channel="sms", variants=[{"script": used}])
+    client = login(org.admin)
+
+    html = client.get(reverse("campaigns:edit", args=[campaign.pk])).content.decode()
+
+    assert "旧话术" in html and "另一条旧话术" not in html
+    data = post_data(
+        org.admin, segment, **{"s0-variants": "1", "s0v0-body": "", "s0v0-script": str(used.pk)}
+    )
+    assert client.post(reverse("campaigns:edit", args=[campaign.pk]), data).status_code == 302
+    assert Variant.objects.get(step__campaign=campaign).script == used
