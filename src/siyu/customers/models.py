@@ -79,14 +79,26 @@ class Customer(models.Model):
     phone_tail = models.CharField(max_length=4, blank=True, editable=False)
 
     # Ownership and source
+    # No single-column index on these three foreign keys (nor on merged_into): the (key, -id)
+    # and partial indexes in Meta serve the same lookups, and every index costs each insert.
     owner = models.ForeignKey(
-        Staff, null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_customers"
+        Staff,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="owned_customers",
+        db_index=False,
     )
     store = models.ForeignKey(
-        Store, null=True, blank=True, on_delete=models.SET_NULL, related_name="customers"
+        Store,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="customers",
+        db_index=False,
     )
     first_channel = models.ForeignKey(
-        Channel, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        Channel, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     first_seen_at = models.DateTimeField(_("first seen"), db_index=True)
     stage = models.CharField(
@@ -114,7 +126,12 @@ class Customer(models.Model):
     consent_email = models.BooleanField(_("e-mail consent"), null=True, blank=True)
 
     merged_into = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="absorbed"
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="absorbed",
+        db_index=False,  # customer_merged_idx (partial): only merged customers have one
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -176,7 +193,10 @@ class Identity(models.Model):
         XIAOHONGSHU = "xiaohongshu_buyer", _("Xiaohongshu buyer id")
         MEMBER_NO = "store_member_no", _("store member number")
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="identities")
+    # identity_customer_idx (customer, kind) serves lookups by customer: no index of its own.
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="identities", db_index=False
+    )
     kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
     # The WeChat app id for openids; empty for kinds that are global.
     namespace = models.CharField(_("namespace"), max_length=64, blank=True, default="")
