@@ -100,6 +100,9 @@ class Step(models.Model):
     webhook = models.ForeignKey(
         WebhookSubscription, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # The A/B test's outcome once a variant was promoted: winner, figures, p-value, and the
+    # counts already added to the scripts' statistics (campaigns/experiments.py).
+    ab_result = models.JSONField(default=dict, blank=True, editable=False)
 
     class Meta:
         ordering = ["campaign", "order"]

@@ -1,6 +1,7 @@
 """Writes of the campaign engine: build, schedule, pause, resume and cancel campaigns; staff
-tasks; asynchronous results. Planning and sending live in planner.py and sender.py and are
-re-exported here, so callers import every write from one place.
+tasks; asynchronous results. Planning and sending live in planner.py and sender.py, A/B
+promotion in experiments.py and overdue reminders in staff_tasks.py; they are re-exported
+here, so callers import every write from one place.
 """
 
 from collections.abc import Sequence
@@ -12,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from siyu.campaigns.experiments import variant_promote
 from siyu.campaigns.models import (
     Campaign,
     Delivery,
@@ -28,6 +30,7 @@ from siyu.campaigns.sender import (
     deliveries_reclaim_stuck,
     deliveries_send_due,
 )
+from siyu.campaigns.staff_tasks import staff_tasks_remind_overdue
 from siyu.campaigns.triggers import trigger_validate
 from siyu.channels.base import Outcome, Result, registered
 from siyu.content.models import Material, Script
@@ -53,8 +56,10 @@ __all__ = [
     "delivery_result_record",
     "staff_task_done",
     "staff_tasks_create",
+    "staff_tasks_remind_overdue",
     "step_add",
     "variant_for",
+    "variant_promote",
 ]
 
 Status = Campaign.Status

@@ -15,6 +15,7 @@ from siyu.campaigns.services import (
     deliveries_poll_accepted,
     deliveries_send_due,
 )
+from siyu.campaigns.staff_tasks import staff_tasks_remind_overdue
 
 # A sender stops a little before the next minute's run is enqueued.
 SEND_BUDGET_SECONDS = 50
@@ -54,3 +55,11 @@ def conversions_attribute_hourly() -> None:
 @lock_task("campaigns-guardrail")
 def campaigns_guardrail_every_five_minutes() -> None:
     campaigns_guardrail_check()
+
+
+@db_periodic_task(crontab(minute="15"))
+@lock_task("campaigns-overdue-tasks")
+def staff_tasks_remind_overdue_hourly() -> None:
+    # Hourly, though each staff member is told once a day: a worker that was down at nine
+    # still reminds at ten.
+    staff_tasks_remind_overdue()
