@@ -5,9 +5,11 @@ it with `wrk --latency` in two runs:
 
 - reload: a browser that sends its visit cookie (a reload within 30 minutes) — no query: each
   process keeps the link it served for 10 s (one SELECT after that);
-- open: every request is a new visit of a phone browser — one INSERT of the view and the
-  follow-up task (event, counters, notification) pushed to the Redis queue; no worker runs
-  during the measurement, the queued tasks are counted and dropped afterwards.
+- open: every request is a new visit of a phone browser — one INSERT of the view, marked
+  pending; each gunicorn process queues one follow-up task (event, counters, notification for
+  every pending view) per 2 seconds at most, to Redis. No worker runs during the measurement;
+  the queued tasks are counted and dropped, then the follow-up of all the recorded views is
+  run once here and timed (what the worker would have done in slices during the run).
 
 Needs wrk (`apt-get install -y wrk`), PostgreSQL and Redis:
 
@@ -197,6 +199,32 @@ def count_views(env: dict[str, str], code: str) -> int:
     return int(out.stdout.strip().splitlines()[-1])
 
 
+def follow_up(env: dict[str, str]) -> None:
+    """The batched follow-up of every view left pending by the runs, timed."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django, time; django.setup()\n"
+            "from siyu.content.services import material_views_follow_up\n"
+            "start = time.perf_counter()\n"
+            "n = material_views_follow_up()\n"
+            "took = time.perf_counter() - start\n"
+            "print(n, took)",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    n, took = out.stdout.split()
+    n, took = int(n), float(took)
+    print(
+        f"follow-up of {n:,} pending views: {took:.1f} s "
+        f"({1000 * took / max(n, 1):.2f} ms a view: event, counters, notification)"
+    )
+
+
 def drop_queue(redis_url: str) -> int:
     import redis
 
@@ -211,7 +239,8 @@ def drop_queue(redis_url: str) -> int:
 
 def server_pids(server: subprocess.Popen, database_url: str) -> tuple[list[int], list[int]]:
     """gunicorn's master and workers, and the PostgreSQL backends connected to the bench
-    database (the workers keep their connections, CONN_MAX_AGE)."""
+    database (the workers keep their connections, CONN_MAX_AGE); this script's own short
+    connections come and go between the readings."""
     import psycopg
 
     children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
@@ -223,17 +252,23 @@ def server_pids(server: subprocess.Popen, database_url: str) -> tuple[list[int],
     return [server.pid, *map(int, children)], [pid for (pid,) in backends]
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time of these processes so far (a vanished one counts 0)."""
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User + system CPU time of each of these processes so far (a vanished one is left out)."""
     tick = os.sysconf("SC_CLK_TCK")
-    total = 0
+    spent = {}
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / tick
+        spent[pid] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return spent
+
+
+def cpu_spent(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU time spent between two readings; a process that started in between counts whole
+    (the workers connect to PostgreSQL on their first query)."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
 def main() -> None:
@@ -262,7 +297,7 @@ def main() -> None:
                 ("reload (visit cookie): no query", [ua, f"Cookie: {visit_cookie(args, code)}"])
             )
         if "open" in wanted:
-            runs.append(("open (new visit): INSERT + enqueue", [ua]))
+            runs.append(("open (new visit): INSERT", [ua]))
         # CPU per request of gunicorn and its PostgreSQL backends: on a machine shared with
         # other work, what the page costs, whatever the others leave of the cores.
         print(
@@ -275,8 +310,9 @@ def main() -> None:
             web_cpu, db_cpu = cpu_seconds(web), cpu_seconds(db)
             result = wrk(args, url, headers)
             n = max(result["requests"], 1)
-            web_cpu = 1000 * (cpu_seconds(web) - web_cpu) / n
-            db_cpu = 1000 * (cpu_seconds(db) - db_cpu) / n
+            web_after, db_after = server_pids(server, args.database_url)
+            web_cpu = 1000 * cpu_spent(web_cpu, cpu_seconds(web_after)) / n
+            db_cpu = 1000 * cpu_spent(db_cpu, cpu_seconds(db_after)) / n
             recorded = count_views(env, code) - before
             print(
                 f"{label:46} {result['rps']:9.0f} {result['p50']:8.2f} {result['p99']:8.2f} "
@@ -287,6 +323,8 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=30)
     print(f"\nfollow-up tasks queued (dropped): {drop_queue(args.redis_url):,}")
+    if "open" in args.runs.split(","):
+        follow_up(env)
     load = os.getloadavg()
     print(f"load average after: {load[0]:.2f} {load[1]:.2f}")
 

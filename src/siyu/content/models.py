@@ -205,11 +205,26 @@ class MaterialView(models.Model):
     opened_at = models.DateTimeField(_("opened at"))
     seconds = models.PositiveIntegerField(_("seconds read"), default=0)
 
+    class FollowUp(models.IntegerChoices):
+        DONE = 0
+        READ = 1  # a longer read: the counters and the notification's text
+        OPEN = 2  # a new open: the event too, and the notification counts it
+
+    # What the batched follow-up (services.material_views_follow_up) still has to do for this
+    # view: the public page only INSERTs the row, the worker picks pending rows up in sets.
+    follow_up = models.PositiveSmallIntegerField(choices=FollowUp.choices, default=FollowUp.DONE)
+
     class Meta:
         verbose_name = _("material view")
         verbose_name_plural = _("material views")
         indexes = [
             models.Index(fields=["material", "opened_at"], name="materialview_material_at_idx"),
+            # Small: only the views waiting for their follow-up, for a few seconds each.
+            models.Index(
+                fields=["id"],
+                condition=models.Q(follow_up__gt=0),
+                name="materialview_follow_up_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,6 +1,7 @@
 """Writes: raise a notification for several staff at once, mark them read, prune old ones."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
@@ -70,6 +71,59 @@ def notify(
     params.append(1 if repeat else 0)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One notification of `notify_each`: for one staff member, `times` occurrences of `key`."""
+
+    staff_id: int
+    key: str
+    title: str
+    url: str = ""
+    customer_id: int | None = None
+    times: int = 1
+
+
+def notify_each(*, kind: str, notices: Sequence[Notice], repeat: bool = True) -> None:
+    """Many notifications of one kind in one statement, each for its own staff member and key
+    (a (staff, key) pair at most once), upserted as `notify` does: an unread row with the key
+    counts `times` more occurrences (none with `repeat=False`) and takes the new title, link
+    and customer; otherwise a new row counting `times` (at least 1). Unknown staff are skipped.
+    One statement, so atomic by itself.
+    """
+    if not notices:
+        return
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    q = connection.ops.quote_name
+    table = q(Notification._meta.db_table)
+    columns = ["staff_id", "kind", "key", "title", "body", "url", "customer_id", "count"]
+    columns += ["created_at", "updated_at", "read_at"]
+    customer = q("customer_id")
+    # VALUES columns are column1… on both engines; the casts type the NULLs PostgreSQL would
+    # otherwise read as text.
+    rows = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(notices))
+    params: list = []
+    for n in notices:
+        params += [n.staff_id, n.key[:200], n.title[:200], n.url[:500], n.customer_id]
+        params.append(max(n.times, 1) if repeat else 1)
+    sql = (
+        f"INSERT INTO {table} ({', '.join(q(c) for c in columns)}) "
+        f"SELECT s.{q('id')}, %s, v.column2, v.column3, '', v.column4, "
+        f"CAST(v.column5 AS BIGINT), CAST(v.column6 AS INTEGER), %s, %s, NULL "
+        f"FROM (VALUES {rows}) v JOIN {q(Staff._meta.db_table)} s "
+        f"ON s.{q('id')} = CAST(v.column1 AS BIGINT) WHERE true "
+        f"ON CONFLICT ({q('staff_id')}, {q('key')}) WHERE {q('read_at')} IS NULL "
+        f"DO UPDATE SET {q('count')} = {table}.{q('count')}"
+        + (f" + excluded.{q('count')}" if repeat else "")
+        + ", "
+        + ", ".join(f"{q(c)} = excluded.{q(c)}" for c in ["kind", "title", "updated_at"])
+        + f", {customer} = COALESCE(excluded.{customer}, {table}.{customer})"
+        + f", {q('url')} = COALESCE(NULLIF(excluded.{q('url')}, ''), {table}.{q('url')})"
+    )
+    with connection.cursor() as cursor:
+        # Placeholders in the order they appear: kind and the two times, then the rows.
+        cursor.execute(sql, [kind, now, now, *params])
 
 
 @transaction.atomic
