@@ -14,6 +14,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from siyu.channels.wecom import corptags as wecom_tags
 from siyu.core.bulk import bulk_insert
 from siyu.core.errors import DomainError
 from siyu.customers.models import Customer
@@ -70,14 +71,18 @@ def tag_group_update(
         raise DomainError("a tag group with this name exists already", field="name")
     if exclusive and group.tags.filter(rule__isnull=False).exists():
         raise DomainError(_exclusive_rules(), field="exclusive")
+    renamed = name != group.name
     group.name, group.dimension, group.exclusive, group.order = name, dimension, exclusive, order
     group.save(update_fields=["name", "dimension", "exclusive", "order"])
+    if renamed:
+        wecom_tags.tag_group_renamed(group)  # a group mirrored in WeCom is renamed there
     return group
 
 
 @transaction.atomic
 def tag_group_delete(*, group: TagGroup, user=None) -> None:
     """Delete the group and its tags; their assignments end with a removal in the history."""
+    wecom_tags.tag_group_deleting(group)
     for tag in list(group.tags.all()):
         tag_delete(tag=tag, user=user)
     group.delete()
@@ -151,9 +156,11 @@ def tag_create(
     rule = _clean_rule(rule, group, None)
     if Tag.objects.filter(group=group, name=name).exists():
         raise DomainError("this group has a tag with this name already", field="name")
-    return Tag.objects.create(
+    tag = Tag.objects.create(
         group=group, name=name, colour=colour, description=description, order=order, rule=rule
     )
+    wecom_tags.tag_created(tag)  # in a group mirrored in WeCom, created there too
+    return tag
 
 
 @transaction.atomic
@@ -174,9 +181,12 @@ def tag_update(
         raise DomainError("this group has a tag with this name already", field="name")
     if rule is not None and tag.rule is None:
         CustomerTag.objects.filter(tag_id=tag.pk).update(source=Source.RULE)
+    renamed = name != tag.name
     tag.name, tag.colour, tag.description, tag.order = name, colour, description, order
     tag.rule = rule
     tag.save(update_fields=["name", "colour", "description", "order", "rule"])
+    if renamed:
+        wecom_tags.tag_renamed(tag)
     return tag
 
 
@@ -200,6 +210,7 @@ def tag_delete(*, tag: Tag, user=None) -> int:
             ],
         )
     removed, _ = CustomerTag.objects.filter(tag_id=tag.pk).delete()
+    wecom_tags.tag_deleting(tag)
     tag.delete()
     return removed
 
@@ -263,6 +274,9 @@ def _remove(ids: Sequence[int], tag_ids: Sequence[int], source: str, by_id, at) 
         at,
     )
     webhook_tags_changed(added=False, pairs=[r[1:] for r in removed], names=names, source=source)
+    wecom_tags.tags_changed(
+        tag_ids={r[2] for r in removed}, customer_ids={r[1] for r in removed}, source=source
+    )
     return len(removed)
 
 
@@ -320,6 +334,7 @@ def tags_assign(*, customer_ids: Iterable[int], tag: Tag, source: str, user=None
         )
         pairs = [(pk, tag.pk) for pk in missing]
         webhook_tags_changed(added=True, pairs=pairs, names={tag.pk: tag.name}, source=source)
+        wecom_tags.tags_changed(tag_ids=[tag.pk], customer_ids=missing, source=source)
         return len(missing)
 
     return _with_retries(work)

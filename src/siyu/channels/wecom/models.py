@@ -384,3 +384,68 @@ class FollowStatus(models.Model):
 
     def __str__(self) -> str:
         return f"{self.staff_id}:{self.following}"
+
+
+class CorpTagOp(models.Model):
+    """A change to a mirrored tag or tag group to make in WeCom (add/edit/del_corp_tag), queued
+    in the transaction that changed it in Siyu and pushed by the worker in order; kept pending
+    while WeCom is unreachable, failed with WeCom's answer when WeCom refuses."""
+
+    class Kind(models.TextChoices):
+        CREATE_GROUP = "create_group", _("create tag group")
+        CREATE_TAG = "create_tag", _("create tag")
+        RENAME = "rename", _("rename")
+        DELETE = "delete", _("delete")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        DONE = "done", _("done")
+        FAILED = "failed", _("failed")
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    tag_group = models.ForeignKey(
+        TagGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    tag = models.ForeignKey(Tag, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # What a delete removes (the link is gone with the Siyu tag): a WeCom tag or group id.
+    wecom_id = models.CharField(max_length=64, blank=True)
+    is_group = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["id"],
+                name="wecom_corptagop_pending_idx",
+                condition=models.Q(status="pending"),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.wecom_id or self.tag_id or self.tag_group_id}"
+
+
+class TagMark(models.Model):
+    """A customer whose mirrored corp tag was put on or taken off in Siyu: the worker makes
+    WeCom match (mark_tag on each of the customer's friendships) as Siyu has it when it runs,
+    so a tag added and removed again before the push costs nothing wrong. One row per
+    (customer, tag); queuing again moves queued_at, which tells the worker the row changed."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    corp_tag = models.ForeignKey(CorpTag, on_delete=models.CASCADE, related_name="+")
+    queued_at = models.DateTimeField()
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "corp_tag"], name="wecom_tagmark_unique")
+        ]
+        indexes = [models.Index(fields=["queued_at"], name="wecom_tagmark_queued_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}:{self.corp_tag_id}"

@@ -9,11 +9,15 @@ from siyu.channels.wecom.models import (
     Callback,
     ChannelCode,
     Connection,
+    CorpTagGroup,
+    CorpTagOp,
     SyncRun,
+    TagMark,
     Transfer,
     TransferItem,
 )
 from siyu.customers.models import Relationship
+from siyu.tags.models import TagGroup
 
 
 def connection_get() -> Connection | None:
@@ -93,4 +97,27 @@ def transfer_list(*, limit: int = 50) -> QuerySet[Transfer]:
         Transfer.objects.select_related("handover", "takeover")
         .annotate(total=Count("items"), **counts)
         .order_by("-pk")[:limit]
+    )
+
+
+@dataclass(frozen=True)
+class CorpTagPush:
+    pending: int
+    failed: list[CorpTagOp]
+    marks: int
+    unmirrored: list[TagGroup]
+
+
+def corp_tag_push_status() -> CorpTagPush:
+    """What the settings page shows of the push of tags to WeCom: four queries."""
+    ops = CorpTagOp.objects.exclude(status=CorpTagOp.Status.DONE)
+    return CorpTagPush(
+        pending=ops.filter(status=CorpTagOp.Status.PENDING).count(),
+        failed=list(ops.filter(status=CorpTagOp.Status.FAILED).order_by("-pk")[:5]),
+        marks=TagMark.objects.count(),
+        unmirrored=list(
+            TagGroup.objects.exclude(pk__in=CorpTagGroup.objects.values("tag_group_id")).order_by(
+                "order", "name"
+            )
+        ),
     )

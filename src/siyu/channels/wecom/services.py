@@ -28,8 +28,10 @@ from siyu.channels.wecom.models import (
     Connection,
     CorpTag,
     CorpTagGroup,
+    CorpTagOp,
     CustomerGroup,
     GroupMember,
+    TagMark,
 )
 from siyu.channels.wecom.selectors import callbacks_pending_ids, connection_get
 from siyu.content.formatting import render_script
@@ -422,7 +424,12 @@ def contact_edited(callback: Callback, fields: dict, api: WecomClient) -> None:
         wanted = set(
             CorpTag.objects.filter(wecom_id__in=wecom_tags).values_list("tag_id", flat=True)
         )
-        mirrored = CorpTag.objects.values("tag_id")
+        # Tags changed in Siyu and not yet pushed to WeCom: Siyu's newer state wins.
+        unpushed = TagMark.objects.filter(customer=customer).values("corp_tag__tag_id")
+        mirrored = CorpTag.objects.values("tag_id").exclude(tag_id__in=unpushed)
+        wanted -= set(
+            TagMark.objects.filter(customer=customer).values_list("corp_tag__tag_id", flat=True)
+        )
         have = set(
             CustomerTag.objects.filter(customer=customer, tag_id__in=mirrored).values_list(
                 "tag_id", flat=True
@@ -586,8 +593,17 @@ def corp_tags_refresh(*, api: WecomClient) -> None:
     groups and tags gone from WeCom are deleted here too (their assignments end in history)."""
     groups = api.corp_tags()
     seen_groups, seen_tags = set(), set()
+    # Siyu's own changes not yet pushed (corptags.py) win: a name is not reverted, and a tag
+    # deleted here is not brought back before WeCom deletes it too.
+    unpushed = dict(
+        CorpTagOp.objects.filter(status=CorpTagOp.Status.PENDING)
+        .exclude(wecom_id="")
+        .values_list("wecom_id", "kind")
+    )
     for g in groups:
         seen_groups.add(g["group_id"])
+        if unpushed.get(g["group_id"]) == CorpTagOp.Kind.DELETE:
+            continue
         link = CorpTagGroup.objects.filter(wecom_id=g["group_id"]).select_related("tag_group")
         mirror = link.first()
         name = _free_group_name((g.get("group_name") or g["group_id"])[:50], mirror)
@@ -596,11 +612,15 @@ def corp_tags_refresh(*, api: WecomClient) -> None:
                 name=name, dimension=settings.SIYU_WECOM_TAG_DIMENSION, order=g.get("order") or 0
             )
             CorpTagGroup.objects.create(wecom_id=g["group_id"], tag_group=tag_group)
+        elif unpushed.get(g["group_id"]) == CorpTagOp.Kind.RENAME:
+            tag_group = mirror.tag_group
         else:
             tag_group = mirror.tag_group
             TagGroup.objects.filter(pk=tag_group.pk).update(name=name, order=g.get("order") or 0)
         for t in g.get("tag", []):
             seen_tags.add(t["id"])
+            if t["id"] in unpushed:
+                continue
             tag_name = (t.get("name") or t["id"])[:50]
             existing = CorpTag.objects.filter(wecom_id=t["id"]).select_related("tag").first()
             if existing is None:
@@ -612,10 +632,16 @@ def corp_tags_refresh(*, api: WecomClient) -> None:
                 Tag.objects.filter(pk=existing.tag_id).update(
                     group=tag_group, name=tag_name, order=t.get("order") or 0
                 )
+    # Unlinked before deleting: WeCom deleted them, so nothing is sent back (corptags.py).
     for gone in CorpTag.objects.exclude(wecom_id__in=seen_tags).select_related("tag"):
-        tag_delete(tag=gone.tag)
+        tag = gone.tag
+        gone.delete()
+        tag_delete(tag=tag)
     for gone in CorpTagGroup.objects.exclude(wecom_id__in=seen_groups).select_related("tag_group"):
-        tag_group_delete(group=gone.tag_group)
+        group = gone.tag_group
+        CorpTag.objects.filter(tag__group=group).delete()
+        gone.delete()
+        tag_group_delete(group=group)
 
 
 def _free_group_name(name: str, mirror: CorpTagGroup | None) -> str:

@@ -1,7 +1,7 @@
 """The worker's side of the WeCom connector: thin wrappers around the services."""
 
 from huey import crontab
-from huey.contrib.djhuey import db_periodic_task, db_task
+from huey.contrib.djhuey import db_periodic_task, db_task, lock_task
 
 from siyu.channels.wecom import services
 
@@ -65,3 +65,33 @@ def sync_runs_reap_periodic() -> int:
     from siyu.channels.wecom.sync import sync_runs_reap_stuck
 
     return sync_runs_reap_stuck()
+
+
+# Corp tags from Siyu to WeCom: pushed after the change commits, and every minute what WeCom
+# could not take (one at a time, in order: a rename must not overtake the creation).
+@db_task()
+@lock_task("wecom-corp-tags")
+def corp_tags_push_task() -> int:
+    from siyu.channels.wecom.corptags import corp_tags_push
+    from siyu.channels.wecom.selectors import connection_get
+
+    return corp_tags_push() if connection_get() is not None else 0
+
+
+@db_task()
+@lock_task("wecom-tag-marks")
+def tag_marks_push_task() -> int:
+    from siyu.channels.wecom.corptags import tag_marks_push
+    from siyu.channels.wecom.selectors import connection_get
+
+    return tag_marks_push() if connection_get() is not None else 0
+
+
+@db_periodic_task(crontab(minute="*"))
+def corp_tags_push_periodic() -> None:
+    from siyu.channels.wecom.models import CorpTagOp, TagMark
+
+    if CorpTagOp.objects.filter(status=CorpTagOp.Status.PENDING).exists():
+        corp_tags_push_task()
+    if TagMark.objects.exists():
+        tag_marks_push_task()

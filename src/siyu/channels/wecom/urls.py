@@ -15,5 +15,6 @@ urlpatterns = [
     path("codes/<int:pk>/poster/", views.code_poster, name="code_poster"),
     path("codes/<int:pk>/delete/", views.code_delete, name="code_delete"),
     path("transfers/", views.transfers, name="transfers"),
+    path("tags/mirror/", views.tag_group_mirror_view, name="tag_mirror"),
     path("transfers/check/", views.transfers_check, name="transfers_check"),
 ]

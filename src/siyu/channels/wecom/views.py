@@ -16,6 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from siyu.channels.wecom.callbacks import CallbackRefused, open_callback, verify_url
 from siyu.channels.wecom.client import WecomError
+from siyu.channels.wecom.corptags import tag_group_mirror
 from siyu.channels.wecom.forms import ChannelCodeEditForm, ChannelCodeForm, TransferForm
 from siyu.channels.wecom.models import ChannelCode
 from siyu.channels.wecom.poster import channel_code_poster
@@ -24,6 +25,7 @@ from siyu.channels.wecom.selectors import (
     channel_code_get,
     channel_code_rows,
     connection_get,
+    corp_tag_push_status,
     secret_hint,
     sync_run_history,
     sync_run_latest,
@@ -43,6 +45,7 @@ from siyu.channels.wecom.transfers import transfer_start, transfers_poll
 from siyu.console.access import ADMINS, role_required
 from siyu.core.audit import client_ip
 from siyu.core.errors import DomainError, form_add_error
+from siyu.tags.models import TagGroup
 
 log = logging.getLogger("siyu.wecom")
 
@@ -110,6 +113,7 @@ def connection_settings(request):
         "callbacks": callback_recent(),
         "run": sync_run_latest(),
         "history": sync_run_history(),
+        "tag_push": corp_tag_push_status() if connection else None,
     }
     return TemplateResponse(request, "wecom/settings.html", context, status=status)
 
@@ -302,6 +306,26 @@ def code_poster(request, pk: int):
     response = HttpResponse(poster, content_type="image/svg+xml")
     response["Content-Disposition"] = f'attachment; filename="poster-{code.state}.svg"'
     return response
+
+
+# Corp tags
+
+
+@require_POST
+@role_required(ADMINS)
+def tag_group_mirror_view(request):
+    """Mark a Siyu tag group to mirror in WeCom: it and its tags are created there."""
+    raw = request.POST.get("group") or ""
+    group = TagGroup.objects.filter(pk=int(raw)).first() if raw.isdigit() else None
+    try:
+        if group is None:
+            raise DomainError(_("Choose a tag group."))
+        tag_group_mirror(group=group)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("%(group)s is being created in WeCom.") % {"group": group.name})
+    return redirect("wecom:settings")
 
 
 # Transfers

@@ -49,6 +49,7 @@ class FakeWecom:
     transfers: dict[tuple[str, str], dict] = field(default_factory=dict)
     # msgid → {"sender", "dispatching", "send": {external_userid: status 0..3}}
     mass_messages: dict[str, dict] = field(default_factory=dict)
+    marks: list[dict] = field(default_factory=list)
     gettoken_delay: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
     counter: itertools.count = field(default_factory=itertools.count)
@@ -290,14 +291,87 @@ class FakeWecom:
     def _mark_tag(self, query: dict, body: dict) -> dict:
         known = {t["id"] for g in self.tag_groups for t in g.get("tag", [])}
         add, eid = body.get("add_tag") or [], body.get("external_userid", "")
+        remove = body.get("remove_tag") or []
         follows = self.contacts.get(eid, {}).get("follow_user", [])
         follow = next((f for f in follows if f["userid"] == body.get("userid")), None)
         if follow is None:
             return {"errcode": 84061, "errmsg": "not external contact"}
-        if not add or not set(add) <= known:
+        if not add and not remove:
+            return {"errcode": 40058, "errmsg": "add_tag and remove_tag cannot both be empty"}
+        if not set(add) | set(remove) <= known:
             return {"errcode": 40068, "errmsg": "invalid tagid"}
-        tags = follow.setdefault("tags", [])
+        tags = [t for t in follow.get("tags", []) if t["tag_id"] not in remove]
         tags.extend({"tag_id": t, "type": 1} for t in add if {"tag_id": t, "type": 1} not in tags)
+        follow["tags"] = tags
+        self.marks.append(body)
+        return {"errcode": 0, "errmsg": "ok"}
+
+    def tags_of(self, external_userid: str, userid: str) -> set[str]:
+        follows = self.contacts[external_userid]["follow_user"]
+        follow = next(f for f in follows if f["userid"] == userid)
+        return {t["tag_id"] for t in follow.get("tags", [])}
+
+    def _add_corp_tag(self, query: dict, body: dict) -> dict:
+        """New tags in the group named by group_id, or by group_name (made if new)."""
+        new = body.get("tag") or []
+        names = [t.get("name") or "" for t in new]
+        if not new or not all(names) or any(len(n) > 30 for n in names):
+            return {"errcode": 40058, "errmsg": "tag must hold names of 1..30 characters"}
+        if body.get("group_id"):
+            group = next((g for g in self.tag_groups if g["group_id"] == body["group_id"]), None)
+            if group is None:
+                return {"errcode": 40068, "errmsg": "invalid group_id"}
+        else:
+            name = body.get("group_name") or ""
+            if not name or len(name) > 30:
+                return {"errcode": 40058, "errmsg": "group_name of 1..30 characters"}
+            group = next((g for g in self.tag_groups if g["group_name"] == name), None)
+            if group is None:
+                group = {
+                    "group_id": f"etGROUP{next(self.counter)}",
+                    "group_name": name,
+                    "create_time": 1764633600,
+                    "order": body.get("order") or 0,
+                    "tag": [],
+                }
+                self.tag_groups.append(group)
+        if set(names) & {t["name"] for t in group["tag"]}:
+            return {"errcode": 40071, "errmsg": "tag name already exists"}
+        for t in new:
+            group["tag"].append(
+                {"id": f"etTAG{next(self.counter)}", "name": t["name"],
+                 "create_time": 1764633600, "order": t.get("order") or 0}
+            )  # fmt: skip
+        return {"errcode": 0, "errmsg": "ok", "tag_group": group}
+
+    def _edit_corp_tag(self, query: dict, body: dict) -> dict:
+        target, name = body.get("id"), body.get("name")
+        if not target or (name is not None and not 1 <= len(name) <= 30):
+            return {"errcode": 40058, "errmsg": "id and a name of 1..30 characters"}
+        for group in self.tag_groups:
+            if group["group_id"] == target:
+                group["group_name"] = name or group["group_name"]
+                return {"errcode": 0, "errmsg": "ok"}
+            for tag in group["tag"]:
+                if tag["id"] == target:
+                    tag["name"] = name or tag["name"]
+                    return {"errcode": 0, "errmsg": "ok"}
+        return {"errcode": 40068, "errmsg": "invalid tagid"}
+
+    def _del_corp_tag(self, query: dict, body: dict) -> dict:
+        """Deleting every tag of a group deletes the group, as WeCom does."""
+        tag_ids, group_ids = set(body.get("tag_id") or []), set(body.get("group_id") or [])
+        if not tag_ids and not group_ids:
+            return {"errcode": 40058, "errmsg": "tag_id or group_id required"}
+        known_groups = {g["group_id"] for g in self.tag_groups}
+        known_tags = {t["id"] for g in self.tag_groups for t in g["tag"]}
+        if not group_ids <= known_groups or not tag_ids <= known_tags:
+            return {"errcode": 40068, "errmsg": "invalid tagid"}
+        for group in self.tag_groups:
+            group["tag"] = [t for t in group["tag"] if t["id"] not in tag_ids]
+        self.tag_groups[:] = [
+            g for g in self.tag_groups if g["group_id"] not in group_ids and g["tag"]
+        ]
         return {"errcode": 0, "errmsg": "ok"}
 
     def _group_transfer(self, query: dict, body: dict) -> dict:
@@ -413,6 +487,9 @@ ENDPOINTS = {
     "externalcontact/resigned/transfer_result": FakeWecom._transfer_result,
     "externalcontact/add_msg_template": FakeWecom._add_msg_template,
     "externalcontact/mark_tag": FakeWecom._mark_tag,
+    "externalcontact/add_corp_tag": FakeWecom._add_corp_tag,
+    "externalcontact/edit_corp_tag": FakeWecom._edit_corp_tag,
+    "externalcontact/del_corp_tag": FakeWecom._del_corp_tag,
     "externalcontact/groupchat/transfer": FakeWecom._group_transfer,
     "externalcontact/groupchat/onjob_transfer": FakeWecom._group_onjob_transfer,
     "externalcontact/get_groupmsg_task": FakeWecom._groupmsg_task,
