@@ -14,6 +14,8 @@ class ChannelName(models.TextChoices):
     STAFF_TASK = "staff_task", _("staff task")
     WEBHOOK = "webhook", _("webhook")
     WECOM = "wecom", _("WeCom mass message")
+    # The same message to the WeCom customer groups the audience is in (sender: each group's owner).
+    WECOM_GROUP = "wecom_group", _("WeCom mass message to customer groups")
 
 
 class Campaign(models.Model):
