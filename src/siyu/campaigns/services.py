@@ -1,5 +1,6 @@
 """Writes of the campaign engine: build, schedule, pause, resume and cancel campaigns; staff
-tasks; asynchronous results. Planning and sending live in planner.py and sender.py, A/B
+tasks; asynchronous results. Planning and sending live in planner.py and sender.py, the
+console builder's whole-campaign save in builder.py, A/B
 promotion in experiments.py and overdue reminders in staff_tasks.py; they are re-exported
 here, so callers import every write from one place.
 """
@@ -13,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from siyu.campaigns.builder import StepSpec, campaign_build
 from siyu.campaigns.experiments import variant_promote
 from siyu.campaigns.models import (
     Campaign,
@@ -42,6 +44,8 @@ from siyu.segments.models import Segment
 from siyu.webhooks.models import WebhookSubscription
 
 __all__ = [
+    "StepSpec",
+    "campaign_build",
     "campaign_cancel",
     "campaign_create",
     "campaign_pause",

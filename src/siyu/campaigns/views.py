@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from siyu.campaigns.builder import EDITABLE, campaign_build
+from siyu.campaigns.builder import EDITABLE
 from siyu.campaigns.calendar import calendar_days, month_bounds
 from siyu.campaigns.forms import (
     Builder,
@@ -41,6 +41,7 @@ from siyu.campaigns.selectors import (
     staff_tasks_open,
 )
 from siyu.campaigns.services import (
+    campaign_build,
     campaign_cancel,
     campaign_pause,
     campaign_resume,
