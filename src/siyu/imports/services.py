@@ -271,9 +271,12 @@ def import_job_report(*, job: ImportJob, fmt: str = "csv") -> str:
     with open_table(job.file, encoding=job.encoding or None, sheet=job.sheet or None) as table:
         header = table.header
     path = Path(job.file).with_suffix(f".errors.{fmt}")
+    # Tuples, not model instances: a large file's report has hundreds of thousands of rows.
     failed = (
-        _Parsed(e.row, e.values, [RowError(e.row, **x) for x in e.errors])
-        for e in job.row_errors.order_by("row").iterator(chunk_size=2000)
+        _Parsed(row, values, [RowError(row, **x) for x in errors])
+        for row, values, errors in job.row_errors.order_by("row")
+        .values_list("row", "values", "errors")
+        .iterator(chunk_size=5000)
     )
     write_error_report(path, header, failed, fmt=fmt)
     return str(path)
