@@ -25,13 +25,14 @@ from siyu.campaigns.dnd import cap_windows
 from siyu.campaigns.models import Delivery
 from siyu.channels.base import ChannelAdapter, Message, Result, register
 from siyu.channels.wecom.client import WecomError
-from siyu.channels.wecom.models import MassMessage
+from siyu.channels.wecom.models import CustomerGroup, GroupMember, MassMessage, MassMessageChat
 from siyu.channels.wecom.selectors import connection_get
 from siyu.customers.models import Identity, Relationship
 
 log = logging.getLogger("siyu.wecom")
 
 PER_TASK = 10_000  # add_msg_template takes at most 10,000 external user ids
+PER_GROUP_TASK = 2000  # and at most 2,000 chat ids
 PAGE = 1000  # get_groupmsg_task / get_groupmsg_send_result pages
 STILL_DISPATCHING = 41063
 RETRYABLE = {-2, -1, 45009, 45033}
@@ -191,6 +192,50 @@ def _settle_page(msgid: str, rows: list[dict]) -> None:
     )
 
 
+def _waiting(message: MassMessage):
+    """The task's deliveries WeCom has not settled yet."""
+    if message.chat_type == "group":
+        chats = MassMessageChat.objects.filter(message=message).values_list("chat_id", flat=True)
+        ids = [f"{message.msgid}:{chat_id}" for chat_id in chats]
+        return Delivery.objects.filter(
+            channel="wecom_group", external_id__in=ids, status=Status.ACCEPTED
+        )
+    return Delivery.objects.filter(
+        channel="wecom", external_id=message.msgid, status=Status.ACCEPTED
+    )
+
+
+def _settle_group_page(message: MassMessage, rows: list[dict]) -> None:
+    """One page of a group task's results: one UPDATE per outcome over the page's groups (the
+    deliveries of every audience member the group reaches)."""
+    by_status: dict[int, list[str]] = defaultdict(list)
+    for row in rows:
+        if row.get("chat_id"):
+            by_status[int(row.get("status") or 0)].append(row["chat_id"])
+    for code, chats in by_status.items():
+        MassMessageChat.objects.filter(message=message, chat_id__in=chats).update(status=code)
+    waiting = Delivery.objects.filter(channel="wecom_group", status=Status.ACCEPTED)
+
+    def of(code: int):
+        return waiting.filter(external_id__in=[f"{message.msgid}:{c}" for c in by_status[code]])
+
+    if by_status.get(1):
+        of(1).update(status=Status.SENT, error="")
+    if by_status.get(2):
+        of(2).update(
+            status=Status.FAILED,
+            error="the group could not receive it (dismissed, or no longer the sender's)",
+            sent_at=None,
+        )
+    if by_status.get(3):
+        of(3).update(
+            status=Status.SUPPRESSED,
+            reason=Delivery.Reason.PLATFORM_LIMIT,
+            error="the group already received its mass messages allowed (WeCom's limit)",
+            sent_at=None,
+        )
+
+
 def mass_message_poll(*, message: MassMessage, api, now: datetime) -> bool:
     """Settle one task's deliveries from WeCom's send results; True when it is finished."""
     cursor = ""
@@ -211,13 +256,14 @@ def mass_message_poll(*, message: MassMessage, api, now: datetime) -> bool:
                 return False  # WeCom is still handing the task out: later
             raise
         with transaction.atomic():
-            _settle_page(message.msgid, data.get("send_list") or [])
+            if message.chat_type == "group":
+                _settle_group_page(message, data.get("send_list") or [])
+            else:
+                _settle_page(message.msgid, data.get("send_list") or [])
         cursor = data.get("next_cursor") or ""
         if not cursor:
             break
-    waiting = Delivery.objects.filter(
-        channel="wecom", external_id=message.msgid, status=Status.ACCEPTED
-    )
+    waiting = _waiting(message)
     timeout = timedelta(hours=settings.SIYU_WECOM_MASS_TIMEOUT_HOURS)
     if waiting.exists() and now - message.created_at >= timeout:
         waiting.update(status=Status.FAILED, error="not sent by the staff member", sent_at=None)
@@ -246,3 +292,137 @@ def mass_messages_poll(*, now: datetime | None = None) -> int:
     MassMessage.objects.filter(pk__in=[m.pk for m in open_tasks]).update(polled_at=now)
     MassMessage.objects.filter(pk__in=finished).update(finished_at=now)
     return len(finished)
+
+
+# To customer groups ------------------------------------------------------------------------------
+
+
+def _groups_of(messages: Sequence[Message]) -> dict[int, tuple[str, int, str]]:
+    """customer id → (chat id, owner staff id, owner WeCom user id): the active customer group
+    that reaches the customer, one owned by the message's staff (the customer's owner) first.
+    Only groups whose owner is mapped and still a follow user can be sent to. One query."""
+    rows = (
+        GroupMember.objects.filter(
+            customer_id__in={m.customer_id for m in messages},
+            type=GroupMember.Type.EXTERNAL,
+            group__status=CustomerGroup.Status.ACTIVE,
+        )
+        .exclude(group__owner__wecom_userid__isnull=True)
+        .exclude(group__owner__wecom_userid="")
+        .exclude(group__owner__wecom_follow__following=False)
+        .order_by("group__chat_id")
+        .values_list(
+            "customer_id", "group__chat_id", "group__owner_id", "group__owner__wecom_userid"
+        )
+    )
+    options: dict[int, list[tuple[str, int, str]]] = defaultdict(list)
+    for customer_id, chat_id, staff_id, userid in rows:
+        options[customer_id].append((chat_id, staff_id, userid))
+    chosen = {}
+    for message in messages:
+        found = options.get(message.customer_id)
+        if found:
+            owned = [g for g in found if g[1] == message.staff_id]
+            chosen[message.customer_id] = (owned or found)[0]
+    return chosen
+
+
+@register
+class WecomGroupMassChannel(ChannelAdapter):
+    """The "wecom_group" channel: a step's message to the customer groups its audience is in.
+
+    Each customer's delivery is reached through one group (their owner's first); each group
+    gets the step's message once a day, from its owner (add_msg_template, chat_type group, at
+    most 2,000 groups a task), whatever the number of its members in the audience. A customer
+    in no group with a mapped owner fails. The text is the group's first member's rendering:
+    prefer staff variables to customer ones."""
+
+    name = "wecom_group"
+    address_kind = "wecom"
+
+    def send(self, messages: Sequence[Message]) -> list[Result]:
+        from siyu.channels.wecom.services import wecom_api
+
+        if connection_get() is None:
+            return [Result.failed("the WeCom connection is not set up") for _ in messages]
+        now = timezone.now()
+        day_start, _week = cap_windows(now)
+        chosen = _groups_of(messages)
+        steps = {m.extra.get("step_id") for m in messages}
+        # The groups this step's message already reached today: the same task covers them.
+        earlier = {
+            (step_id, chat_id): msgid
+            for step_id, chat_id, msgid in MassMessageChat.objects.filter(
+                step_id__in=[s for s in steps if s is not None],
+                chat_id__in={g[0] for g in chosen.values()},
+                created_at__gte=day_start,
+            ).values_list("step_id", "chat_id", "message__msgid")
+        }
+        results: dict[int, Result] = {}
+        chats: dict[tuple, dict[str, list[Message]]] = defaultdict(lambda: defaultdict(list))
+        task_of: dict[tuple, tuple] = {}  # (step, chat) → (staff, sender, text, step)
+        for message in messages:
+            group = chosen.get(message.customer_id)
+            step_id = message.extra.get("step_id")
+            if group is None:
+                results[message.delivery_id] = Result.failed(
+                    "the customer is in no WeCom customer group whose owner can send",
+                    retryable=False,
+                )
+                continue
+            chat_id, staff_id, userid = group
+            if (step_id, chat_id) in earlier:
+                msgid = earlier[(step_id, chat_id)]
+                results[message.delivery_id] = Result.accepted(f"{msgid}:{chat_id}")
+                continue
+            task = task_of.setdefault((step_id, chat_id), (staff_id, userid, message.body, step_id))
+            chats[task][chat_id].append(message)
+        if chats:
+            with wecom_api() as api:
+                for task, by_chat in chats.items():
+                    ids = sorted(by_chat)
+                    for start in range(0, len(ids), PER_GROUP_TASK):
+                        chunk = {c: by_chat[c] for c in ids[start : start + PER_GROUP_TASK]}
+                        results.update(_create_group_task(api, task, chunk, now))
+        return [results[m.delivery_id] for m in messages]
+
+
+def _create_group_task(api, task: tuple, chunk: dict[str, list[Message]], now) -> dict:
+    staff_id, userid, body, step_id = task
+    payload = {
+        "chat_type": "group",
+        "sender": userid,
+        "chat_id_list": list(chunk),
+        "text": {"content": body},
+    }
+    everyone = [m for messages in chunk.values() for m in messages]
+    try:
+        data = api.call("POST", "externalcontact/add_msg_template", json=payload)
+    except WecomError as exc:
+        error = f"WeCom add_msg_template: {exc.errcode} {exc.errmsg}"
+        retryable = exc.errcode in RETRYABLE
+        return {m.delivery_id: Result.failed(error, retryable=retryable) for m in everyone}
+    msgid = str(data.get("msgid") or "")
+    if not msgid:
+        return {
+            m.delivery_id: Result.failed("WeCom made no task", retryable=False) for m in everyone
+        }
+    message = MassMessage.objects.create(
+        msgid=msgid,
+        chat_type="group",
+        sender_userid=userid,
+        staff_id=staff_id,
+        recipients=len(chunk),
+        created_at=now,
+    )
+    MassMessageChat.objects.bulk_create(
+        [
+            MassMessageChat(message=message, chat_id=chat_id, step_id=step_id, created_at=now)
+            for chat_id in chunk
+        ]
+    )
+    return {
+        m.delivery_id: Result.accepted(f"{msgid}:{chat_id}")
+        for chat_id, messages in chunk.items()
+        for m in messages
+    }

@@ -331,6 +331,9 @@ class MassMessage(models.Model):
     settles them from get_groupmsg_send_result."""
 
     msgid = models.CharField(max_length=100, unique=True)
+    # "single": to customers (deliveries carry the msgid); "group": to customer groups
+    # (deliveries carry "msgid:chat_id", the group that reaches the customer).
+    chat_type = models.CharField(max_length=8, default="single")
     sender_userid = models.CharField(max_length=64)
     staff = models.ForeignKey(Staff, null=True, on_delete=models.SET_NULL, related_name="+")
     recipients = models.PositiveIntegerField(default=0)
@@ -449,3 +452,24 @@ class TagMark(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_id}:{self.corp_tag_id}"
+
+
+class MassMessageChat(models.Model):
+    """A customer group a group mass message goes to: one row per (task, group). A step's
+    message reaches a group once a day however many of its members are in the audience."""
+
+    message = models.ForeignKey(MassMessage, on_delete=models.CASCADE, related_name="chats")
+    chat_id = models.CharField(max_length=64)
+    step_id = models.BigIntegerField(null=True)
+    created_at = models.DateTimeField()
+    # get_groupmsg_send_result's status: 0 unsent, 1 sent, 2 not sendable, 3 over the limit.
+    status = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["message", "chat_id"], name="wecom_masschat_unique")
+        ]
+        indexes = [models.Index(fields=["step_id", "chat_id"], name="wecom_masschat_step_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.message_id}:{self.chat_id}"

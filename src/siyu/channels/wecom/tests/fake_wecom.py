@@ -286,7 +286,8 @@ class FakeWecom:
         task = self.mass_messages[msgid]
         task["dispatching"] = False
         for eid in task["send"]:
-            task["send"][eid] = (statuses or {}).get(eid, 1)
+            default = 2 if eid in task.get("not_owned", ()) else 1
+            task["send"][eid] = (statuses or {}).get(eid, default)
 
     def _mark_tag(self, query: dict, body: dict) -> dict:
         known = {t["id"] for g in self.tag_groups for t in g.get("tag", [])}
@@ -404,6 +405,8 @@ class FakeWecom:
         return {"errcode": 0, "errmsg": "ok", "failed_chat_list": failed}
 
     def _add_msg_template(self, query: dict, body: dict) -> dict:
+        if body.get("chat_type") == "group":
+            return self._add_group_msg_template(body)
         sender, ids = body.get("sender"), body.get("external_userid") or []
         content = (body.get("text") or {}).get("content", "")
         if not sender or not ids or len(ids) > 10000 or len(content.encode()) > 4000:
@@ -421,6 +424,24 @@ class FakeWecom:
         }
         return {"errcode": 0, "errmsg": "ok", "fail_list": refused, "msgid": msgid}
 
+    def _add_group_msg_template(self, body: dict) -> dict:
+        """To customer groups: the sender is required; groups the sender does not own are
+        answered status 2 once sent (they cannot receive the sender's message)."""
+        sender, chats = body.get("sender"), body.get("chat_id_list") or []
+        content = (body.get("text") or {}).get("content", "")
+        if not sender or not chats or len(chats) > 2000 or len(content.encode()) > 4000:
+            return {"errcode": 40058, "errmsg": "sender, 1..2000 chat_id_list, text"}
+        msgid = f"msg{next(self.counter)}GROUP"
+        self.mass_messages[msgid] = {
+            "sender": sender,
+            "text": content,
+            "dispatching": True,
+            "chat": True,
+            "send": dict.fromkeys(chats, 0),
+            "not_owned": {c for c in chats if self.group_chats.get(c, {}).get("owner") != sender},
+        }
+        return {"errcode": 0, "errmsg": "ok", "fail_list": [], "msgid": msgid}
+
     def _groupmsg_task(self, query: dict, body: dict) -> dict:
         task = self.mass_messages.get(body.get("msgid", ""))
         if task is None:
@@ -435,8 +456,9 @@ class FakeWecom:
             return {"errcode": 40058, "errmsg": "invalid msgid or userid"}
         if task["dispatching"] and any(task["send"].values()):
             return {"errcode": 41063, "errmsg": "still dispatching"}
+        key = "chat_id" if task.get("chat") else "external_userid"
         rows = [
-            {"external_userid": eid, "userid": task["sender"], "status": status}
+            {key: eid, "userid": task["sender"], "status": status}
             | ({"send_time": 1764633600} if status == 1 else {})
             for eid, status in sorted(task["send"].items())
         ]
