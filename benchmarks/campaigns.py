@@ -291,6 +291,7 @@ def crash(owner, count: int, batch: int, src: Path) -> None:
     sink = sink_server()
     total = webhook_campaign(owner, f"http://127.0.0.1:{sink.port}/hook", count)
     os.environ["SIYU_CAMPAIGN_LEASE_SECONDS"] = "5"  # the rows the dead worker held come back
+    before = children_cpu()
     with Meter() as meter:
         first = worker_start(batch, src)
         while len(sink.keys) < total // 3 and first.poll() is None:
@@ -311,7 +312,11 @@ def crash(owner, count: int, batch: int, src: Path) -> None:
         f"killed the first worker at {at_kill:,} keys; the second sent {second['sent']:,}: "
         f"{len(sink.keys):,} distinct keys of {total:,} at the sink, {sink.posts:,} posts "
         f"({doubled} repeated under the same key: the batch in flight at the kill); "
-        f"statuses {statuses}: {'EXACTLY ONCE' if ok else 'MISMATCH'}\n  " + meter.line()
+        f"statuses {statuses}: {'EXACTLY ONCE' if ok else 'MISMATCH'}\n  "
+        f"{meter.seconds:.1f} s wall ({len(sink.keys) / meter.seconds:,.0f} keys/s); CPU "
+        f"{children_cpu() - before:.1f} s in the workers + {second.get('db_cpu', 0):.1f} s in "
+        f"the second one's PostgreSQL backend + {meter.cpu:.1f} s in the sink; "
+        f"load average {meter.load}"
     )
     if not ok:
         sys.exit(1)

@@ -120,3 +120,54 @@ def test_accepted_sends_are_settled_by_poll_or_callback(make_campaign, people, m
     assert (failed.error, failed.sent_at) == ("not a friend", None)
     # Accepted counts against the caps while waiting; the failed one no longer does.
     assert rows.get(customer=a).sent_at == NOW
+
+
+def test_a_webhook_receiver_that_drops_idle_connections_still_gets_every_post_once(settings):
+    # Receivers close kept-alive connections when they like (an idle timeout) without saying
+    # so; the sender's kept connection then fails on its next use and must post again on a new
+    # one, not fail the delivery.
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    from siyu.channels.webhook import WebhookChannel
+
+    settings.SIYU_WEBHOOKS_ALLOW_PRIVATE = True
+    keys: list[str] = []
+
+    class Closing(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            keys.append(self.headers["X-Siyu-Delivery"])
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            self.close_connection = True  # hang up without "Connection: close"
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Closing)
+    server.daemon_threads = True
+    Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    try:
+        for batch in range(3):
+            messages = [
+                Message(
+                    delivery_id=n,
+                    idempotency_key=f"k{batch}-{n}",
+                    customer_id=n,
+                    address="",
+                    body="hi",
+                    extra={"url": url, "secret": "s"},
+                )
+                for n in range(20)
+            ]
+            results = WebhookChannel().send(messages)
+            assert [r.outcome for r in results] == [base.Outcome.SENT] * 20
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert sorted(keys) == sorted(f"k{b}-{n}" for b in range(3) for n in range(20))
