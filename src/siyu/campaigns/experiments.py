@@ -135,8 +135,22 @@ class StepTest:
         return self.step.ab_result.get("winner") if self.step.ab_result else None
 
 
-def _reply_window() -> timedelta:
+def reply_window() -> timedelta:
     return timedelta(hours=max(settings.SIYU_CAMPAIGN_REPLY_HOURS, 0))
+
+
+def replied_after_send() -> Exists:
+    """A delivery whose customer replied within the reply window after it was sent."""
+    return Exists(
+        Event.objects.filter(
+            customer_id=OuterRef("customer_id"),
+            type=settings.SIYU_CAMPAIGN_REPLY_EVENT,
+            occurred_at__gt=OuterRef("sent_at"),
+            occurred_at__lte=ExpressionWrapper(
+                OuterRef("sent_at") + reply_window(), output_field=DateTimeField()
+            ),
+        )
+    )
 
 
 def variant_figures(campaign: Campaign, *, steps: list[Step] | None = None) -> list[StepTest]:
@@ -160,18 +174,11 @@ def variant_figures(campaign: Campaign, *, steps: list[Step] | None = None) -> l
     if not tests:
         return []
 
-    replied = Event.objects.filter(
-        customer_id=OuterRef("customer_id"),
-        type=settings.SIYU_CAMPAIGN_REPLY_EVENT,
-        occurred_at__gt=OuterRef("sent_at"),
-        occurred_at__lte=ExpressionWrapper(
-            OuterRef("sent_at") + _reply_window(), output_field=DateTimeField()
-        ),
-    )
+    replied = replied_after_send()
     sent_rows = (
         Delivery.objects.filter(campaign_id=campaign.pk, step_id__in=tests, status__in=SENT)
         .values("variant_id")
-        .annotate(sent=Count("id"), replied=Count("id", filter=Q(Exists(replied))))
+        .annotate(sent=Count("id"), replied=Count("id", filter=Q(replied)))
         .order_by()
     )
     for row in sent_rows:

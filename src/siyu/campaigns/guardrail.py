@@ -25,7 +25,8 @@ WINDOW = timedelta(hours=24)
 UNSUBSCRIBED = "unsubscribed"
 
 
-def _lost(now: datetime) -> Q:
+def left_after_send(now: datetime) -> Q:
+    """A delivery whose customer deleted or blocked staff, or unsubscribed, after it was sent."""
     removed = Relationship.objects.filter(
         customer_id=OuterRef("customer_id"),
         removed_by=Relationship.RemovedBy.CUSTOMER,
@@ -56,7 +57,8 @@ def campaigns_guardrail_check(*, now: datetime | None = None) -> list[int]:
             status=Delivery.Status.SENT,
             sent_at__gte=now - WINDOW,
         ).aggregate(
-            recipients=Count("customer_id", distinct=True), lost=Count("id", filter=_lost(now))
+            recipients=Count("customer_id", distinct=True),
+            lost=Count("id", filter=left_after_send(now)),
         )
         recipients, lost = figures["recipients"], figures["lost"]
         if recipients < settings.SIYU_CAMPAIGN_GUARDRAIL_MIN_RECIPIENTS:

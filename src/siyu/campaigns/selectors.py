@@ -6,12 +6,26 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models import (
+    Count,
+    DateTimeField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Sum,
+)
 from django.utils import timezone
 
 from siyu.campaigns.dnd import CONSENT_FIELD, CapCounter, cap_windows
+from siyu.campaigns.experiments import SENT, replied_after_send, reply_window
+from siyu.campaigns.guardrail import left_after_send
 from siyu.campaigns.models import Campaign, ChannelName, Delivery, StaffTask
+from siyu.campaigns.staff_tasks import StaffTaskFigures, staff_task_figures
 from siyu.channels.base import adapter_for, registered
+from siyu.content.models import MaterialView
 from siyu.customers.models import Customer, Identity
 from siyu.customers.selectors import customers_visible_to
 from siyu.org.models import Staff
@@ -255,3 +269,78 @@ def campaign_audience_preview(
     if audience is None:
         audience = members.count()
     return AudiencePreview(audience=audience, channels=previews, marketing=marketing)
+
+
+@dataclass
+class Engagement:
+    """What recipients did after a send, for the whole campaign or one staff member."""
+
+    staff_id: int | None = None
+    name: str = ""
+    sent: int = 0
+    replied: int = 0
+    opened: int = 0
+    left: int = 0
+    conversions: int = 0
+    revenue: Decimal = Decimal(0)
+    tasks: StaffTaskFigures | None = None
+
+    def add(self, other: "Engagement") -> None:
+        for name in ("sent", "replied", "opened", "left", "conversions"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.revenue += other.revenue
+
+
+def _opened_after_send() -> Exists:
+    """The customer opened a tracked material within the reply window after the send."""
+    return Exists(
+        MaterialView.objects.filter(
+            customer_id=OuterRef("customer_id"),
+            opened_at__gt=OuterRef("sent_at"),
+            opened_at__lte=ExpressionWrapper(
+                OuterRef("sent_at") + reply_window(), output_field=DateTimeField()
+            ),
+        )
+    )
+
+
+def campaign_engagement(
+    campaign: Campaign, now: datetime | None = None
+) -> tuple[Engagement, list[Engagement]]:
+    """The campaign's totals and one row per sending staff member (the customer's owner when
+    planned): sent, replied, opened a material, left (deleted, blocked or unsubscribed
+    afterwards), conversions, revenue and their staff tasks. Four queries, whatever the
+    number of deliveries; the per-delivery probes are index lookups by customer."""
+    now = now or timezone.now()
+    rows: dict[int | None, Engagement] = {}
+    sent = (
+        Delivery.objects.filter(campaign_id=campaign.pk, status__in=SENT)
+        .values("staff_id")
+        .annotate(
+            sent=Count("id"),
+            replied=Count("id", filter=Q(replied_after_send())),
+            opened=Count("id", filter=Q(_opened_after_send())),
+            left=Count("id", filter=left_after_send(now)),
+        )
+        .order_by()
+    )
+    for row in sent:
+        staff_id = row.pop("staff_id")
+        rows[staff_id] = Engagement(staff_id=staff_id, **row)
+    conversions = (
+        campaign.conversions.values(staff_id=F("delivery__staff_id"))
+        .annotate(n=Count("id"), revenue=Sum("amount"))
+        .order_by()
+    )
+    for row in conversions:
+        found = rows.setdefault(row["staff_id"], Engagement(staff_id=row["staff_id"]))
+        found.conversions, found.revenue = row["n"], row["revenue"] or Decimal(0)
+    for tasks in staff_task_figures(campaign=campaign, now=now):
+        rows.setdefault(tasks.staff_id, Engagement(staff_id=tasks.staff_id)).tasks = tasks
+    names = dict(Staff.objects.filter(pk__in=[k for k in rows if k]).values_list("pk", "name"))
+    total = Engagement()
+    for row in rows.values():
+        row.name = names.get(row.staff_id, "")
+        total.add(row)
+    by_staff = sorted(rows.values(), key=lambda r: (-r.conversions, -r.sent, r.name))
+    return total, by_staff

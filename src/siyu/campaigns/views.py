@@ -35,6 +35,7 @@ from siyu.campaigns.schedule import cron_next
 from siyu.campaigns.selectors import (
     AudiencePreview,
     campaign_audience_preview,
+    campaign_engagement,
     campaign_figures,
     campaign_steps,
     campaigns_visible_to,
@@ -273,6 +274,7 @@ def _builder(request, campaign: Campaign | None):
 def campaign_detail_view(request, pk: int):
     campaign = _visible(request, pk)
     figures = campaign_figures(campaign)
+    engagement, by_staff = campaign_engagement(campaign)
     reasons = dict(Delivery.Reason.choices)
     statuses = dict(Delivery.Status.choices)
     context = {
@@ -281,6 +283,9 @@ def campaign_detail_view(request, pk: int):
         "by_status": [(statuses.get(k, k), n) for k, n in sorted(figures["by_status"].items())],
         "by_reason": [(reasons.get(k, k), n) for k, n in sorted(figures["by_reason"].items())],
         "steps": campaign_steps(campaign),
+        "engagement": engagement,
+        "by_staff": by_staff,
+        "live": campaign.status in (Campaign.Status.SCHEDULED, Campaign.Status.RUNNING),
         "can_build": viewer_for(request.user).role in LEADS,
     }
     return TemplateResponse(request, "campaigns/detail.html", context)

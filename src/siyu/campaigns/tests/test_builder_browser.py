@@ -14,8 +14,8 @@ from siyu.org.tests.factories import PASSWORD
 def test_a_manager_builds_a_recurring_campaign_in_the_browser(
     org,
     live_server,
-    browser_page,
-    segment,  # noqa: F811
+    browser_page,  # noqa: F811
+    segment,
 ):
     page = browser_page
     page.goto(f"{live_server.url}/login/")
