@@ -22,6 +22,8 @@ if not SECRET_KEY:
 
         key_file.write_text(get_random_secret_key())
     SECRET_KEY = key_file.read_text().strip()
+# Earlier keys, still accepted after a rotation (sessions, and WeCom secrets stored encrypted).
+SECRET_KEY_FALLBACKS = env_list("SIYU_SECRET_KEY_FALLBACKS", [])
 
 ALLOWED_HOSTS = env_list("SIYU_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("SIYU_CSRF_TRUSTED_ORIGINS", [])
