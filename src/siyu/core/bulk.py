@@ -108,6 +108,7 @@ def bulk_insert_ignoring_conflicts(
     chunk_size: int = CHUNK_SIZE,
     binary: bool = False,
     returning: str | None = None,
+    also: str = "",
 ) -> list:
     """bulk_insert, but a row that would break a unique constraint is skipped, as with
     bulk_create(ignore_conflicts=True); one transaction, no savepoint of its own.
@@ -118,8 +119,11 @@ def bulk_insert_ignoring_conflicts(
     answers [].
 
     PostgreSQL COPYs into a temporary table kept by the session and moves the rows with
-    INSERT … ON CONFLICT DO NOTHING (COPY itself cannot skip a row): three statements,
-    whatever the number of rows. SQLite runs INSERT … ON CONFLICT DO NOTHING in chunks.
+    INSERT … ON CONFLICT DO NOTHING (COPY itself cannot skip a row): two statements whatever
+    the number of rows, and a third the first time in a session. `also` (PostgreSQL only) adds
+    common table expressions to the moving statement, which read the rows as `moved`: a write
+    that follows from the rows costs no round trip of its own. SQLite runs INSERT … ON
+    CONFLICT DO NOTHING in chunks and ignores `also`.
     """
     connection = connections[using]
     fields = [model._meta.get_field(name) for name in columns]
@@ -133,10 +137,7 @@ def bulk_insert_ignoring_conflicts(
         if connection.vendor == "postgresql":
             staging = quote(f"staging_{model._meta.db_table}_{zlib.crc32(names.encode()):08x}")
             with connection.cursor() as cursor:
-                cursor.execute(
-                    f"CREATE TEMP TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS "
-                    f"AS SELECT {names} FROM {table} LIMIT 0"
-                )
+                _staging_table(connection, cursor, staging, names, table)
                 sql = f"COPY {staging} ({names}) FROM STDIN"
                 if binary:
                     types = _column_types(
@@ -147,7 +148,7 @@ def bulk_insert_ignoring_conflicts(
                     _copy(connection, sql, rows)
                 # Moving the rows out empties the staging table for the next call.
                 cursor.execute(
-                    f"WITH moved AS (DELETE FROM {staging} RETURNING {names}) "
+                    f"WITH moved AS (DELETE FROM {staging} RETURNING {names}){also} "
                     f"INSERT INTO {table} ({names}) SELECT {names} FROM moved "
                     f"ON CONFLICT DO NOTHING{back}"
                 )
@@ -173,6 +174,22 @@ def bulk_insert_ignoring_conflicts(
             found = connection.connection.execute(sql, [v for row in chunk for v in row])
             stored.extend(value for (value,) in found.fetchall())
         return stored
+
+
+def _staging_table(connection, cursor, staging: str, names: str, table: str) -> None:
+    """Create the session's staging table unless this connection made it in a committed
+    transaction: a round trip (and a server-side catalog lookup) saved on every later call.
+    A creation rolled back is not remembered, so the next call creates it again."""
+    made = connection.__dict__.get("_siyu_staging")
+    if made is None or made[0] is not connection.connection:
+        made = connection.__dict__["_siyu_staging"] = (connection.connection, set())
+    if staging in made[1]:
+        return
+    cursor.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS "
+        f"AS SELECT {names} FROM {table} LIMIT 0"
+    )
+    transaction.on_commit(lambda: made[1].add(staging), using=connection.alias)
 
 
 def bulk_update(

@@ -3,6 +3,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from siyu.core.bulk import (
     JSONText,
@@ -128,3 +129,26 @@ def test_the_rows_written_are_returned_and_json_text_is_stored_as_its_value(db, 
         "nested": {"ok": True},
     }
     assert Event.objects.filter(properties__nested__ok=True).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_staging_table_is_made_once_per_session_and_again_after_a_rollback():
+    if connection.vendor != "postgresql":
+        pytest.skip("the staging table is PostgreSQL's")
+    connection.close()  # a fresh session: no staging table yet
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def insert(code: str) -> list:
+        row = [(code, code, at)]
+        return bulk_insert_ignoring_conflicts(
+            Channel, ["code", "name", "created_at"], row, returning="code"
+        )
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        assert insert("rolled-back") == ["rolled-back"]
+        raise RuntimeError  # takes the table's creation with it
+    assert insert("first") == ["first"]  # made again
+    with CaptureQueriesContext(connection) as queries:
+        assert insert("second") == ["second"]
+    assert not [q for q in queries.captured_queries if "CREATE" in q["sql"]]
+    assert sorted(Channel.objects.values_list("code", flat=True)) == ["first", "second"]
