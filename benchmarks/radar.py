@@ -53,6 +53,13 @@ def parse_args() -> argparse.Namespace:
         "which keep connections alive",
     )
     parser.add_argument("--duration", type=int, default=30, help="seconds per wrk run")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=3,
+        help="seconds of unmeasured load before each run (workers load templates and URL "
+        "patterns, and connect to PostgreSQL, on their first requests)",
+    )
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--runs", default="reload,open", help="which runs, comma-separated")
@@ -158,10 +165,12 @@ def visit_cookie(args: argparse.Namespace, code: str) -> str:
     return cookie.split(";", 1)[0]
 
 
-def wrk(args: argparse.Namespace, url: str, headers: list[str]) -> dict[str, float]:
+def wrk(
+    args: argparse.Namespace, url: str, headers: list[str], duration: int | None = None
+) -> dict[str, float]:
     argv = [
         "wrk", "--latency", "-t", str(args.threads), "-c", str(args.connections),
-        "-d", f"{args.duration}s",
+        "-d", f"{duration or args.duration}s",
     ]  # fmt: skip
     for header in headers:
         argv += ["-H", header]
@@ -305,6 +314,8 @@ def main() -> None:
             f"{'CPU ms/req: web + db':>21}"
         )
         for label, headers in runs:
+            if args.warmup:
+                wrk(args, url, headers, duration=args.warmup)
             before = count_views(env, code)
             web, db = server_pids(server, args.database_url)
             web_cpu, db_cpu = cpu_seconds(web), cpu_seconds(db)
