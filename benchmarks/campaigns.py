@@ -9,6 +9,7 @@ sending at 1,000 deliveries/s or more with two workers; exactly once at 100,000 
     export SIYU_DATABASE_URL=postgres://postgres@127.0.0.1:5432/siyu_campaigns_bench
     .venv/bin/python benchmarks/campaigns.py --customers 1000000            # plan
     .venv/bin/python benchmarks/campaigns.py --customers 1000000 --send 20000 --workers 2
+    .venv/bin/python benchmarks/campaigns.py --customers 1000000 --send 20000 --huey  # consumers
     .venv/bin/python benchmarks/campaigns.py --customers 1000000 --crash 100000
 
 The first run migrates the database and bulk-loads the customers (COPY): every other one has
@@ -282,6 +283,46 @@ def send(owner, count: int, workers: int, batch: int, src: Path) -> None:
     )
 
 
+def huey_send(owner, count: int, workers: int, redis_url: str) -> None:
+    """The same send through the production path: `workers` Huey consumers (`siyu manage
+    run_huey`, one worker thread each) on Redis, each taking one deliveries_send_task from a
+    queue of this run's own, the task the minutely scheduler enqueues."""
+    sink = sink_server()
+    total = webhook_campaign(owner, f"http://127.0.0.1:{sink.port}/hook", count)
+    env = {
+        **os.environ,
+        "SIYU_REDIS_URL": redis_url,
+        "SIYU_QUEUE_NAME": f"siyu-bench-{os.getpid()}",
+    }
+    consumer = [sys.executable, "-m", "siyu.cli", "manage", "run_huey", "--workers", "1"]
+    consumers = [
+        subprocess.Popen([*consumer, "--no-periodic"], env=env, stderr=subprocess.DEVNULL)
+        for _ in range(workers)
+    ]
+    time.sleep(5)  # both consumers listening before the clock starts
+    enqueue = (
+        "import django; django.setup(); from siyu.campaigns.tasks import deliveries_send_task; "
+        f"[deliveries_send_task() for _ in range({workers})]"
+    )
+    before = children_cpu()
+    with Meter() as meter:
+        subprocess.run([sys.executable, "-c", enqueue], env=env, check=True)
+        deadline = time.monotonic() + 600
+        while len(sink.keys) < total and time.monotonic() < deadline:
+            time.sleep(0.05)
+    for running in consumers:
+        running.terminate()
+        running.wait()
+    rate = len(sink.keys) / meter.seconds
+    print(
+        f"Huey on Redis: sent {len(sink.keys):,} of {total:,} distinct keys ({sink.posts:,} "
+        f"posts) with {workers} consumers: {rate:,.0f}/s (from the enqueue, the enqueuing "
+        f"process's start included)\n  {meter.seconds:.1f} s wall; CPU "
+        f"{children_cpu() - before:.1f} s in the consumers and the enqueue + "
+        f"{meter.cpu:.1f} s in the sink (this process); load average {meter.load}"
+    )
+
+
 def crash(owner, count: int, batch: int, src: Path) -> None:
     """SIGKILL a sending worker mid-campaign, start another: every key once at the sink."""
     from django.db.models import Count
@@ -331,6 +372,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500, help="deliveries per claim")
     parser.add_argument("--crash", type=int, default=0, help="deliveries of the crash run")
     parser.add_argument(
+        "--huey", action="store_true", help="--send through Huey consumers on Redis"
+    )
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument(
         "--worker-src",
         type=Path,
         default=ROOT / "src",
@@ -350,7 +395,9 @@ def main() -> None:
     print(f"load average {load_average()}")
     if not args.no_plan:
         plan(owner)
-    if args.send:
+    if args.send and args.huey:
+        huey_send(owner, args.send, args.workers, args.redis_url)
+    elif args.send:
         send(owner, args.send, args.workers, args.batch, args.worker_src.resolve())
     if args.crash:
         crash(owner, args.crash, args.batch, args.worker_src.resolve())
