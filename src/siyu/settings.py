@@ -215,6 +215,8 @@ SIYU_CAMPAIGN_LEASE_SECONDS = env_int("SIYU_CAMPAIGN_LEASE_SECONDS", 300)
 # BASIS_POINTS / 10,000 deleted or blocked their staff contact or unsubscribed (50 = 0.5 %).
 SIYU_CAMPAIGN_GUARDRAIL_BASIS_POINTS = env_int("SIYU_CAMPAIGN_GUARDRAIL_BASIS_POINTS", 50)
 SIYU_CAMPAIGN_GUARDRAIL_MIN_RECIPIENTS = env_int("SIYU_CAMPAIGN_GUARDRAIL_MIN_RECIPIENTS", 200)
+# Where customers reach Siyu's public pages (tracked links /m/…) in messages sent by the worker.
+SIYU_PUBLIC_URL = env_str("SIYU_PUBLIC_URL", "http://localhost:8000")
 # A/B tests count a reply when the customer has an event of this type within the window after
 # a send (WeCom's connector or an integration records it; docs/campaigns.md, "A/B tests").
 SIYU_CAMPAIGN_REPLY_EVENT = env_str("SIYU_CAMPAIGN_REPLY_EVENT", "message_replied")

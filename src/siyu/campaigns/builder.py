@@ -108,6 +108,7 @@ def _steps_create(campaign: Campaign, steps: Sequence[StepSpec]) -> None:
                     name=name,
                     weight=item.get("weight", 1),
                     script=item.get("script"),
+                    material=item.get("material"),
                     subject=item.get("subject", ""),
                     body=item.get("body", ""),
                 )

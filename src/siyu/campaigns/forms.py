@@ -17,9 +17,9 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from siyu.campaigns.builder import MAX_STEPS, MAX_VARIANTS, StepSpec
-from siyu.campaigns.models import Campaign, ChannelName
+from siyu.campaigns.models import Campaign, ChannelName, Variant
 from siyu.campaigns.triggers import TRIGGER_KINDS, trigger_validate
-from siyu.content.models import Script
+from siyu.content.models import Material, Script
 from siyu.core.errors import form_add_error
 from siyu.customers.models import Customer
 from siyu.org.models import Staff
@@ -274,6 +274,13 @@ class VariantForm(forms.Form):
         help_text=_("Share of the A/B split; 0 switches the variant off."),
     )
     script = forms.TypedChoiceField(label=_("Script"), required=False, coerce=int, empty_value=None)
+    material = forms.TypedChoiceField(
+        label=_("Material"),
+        required=False,
+        coerce=int,
+        empty_value=None,
+        help_text=_("{material.link} in the text becomes each customer's own tracked link."),
+    )
     subject = forms.CharField(label=_("Subject (e-mail)"), max_length=200, required=False)
     body = forms.CharField(
         label=_("Own text"),
@@ -289,20 +296,29 @@ class VariantForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.options = options
         self.fields["script"].choices = [("", "—"), *options.scripts.items()]
+        self.fields["material"].choices = [("", "—"), *options.materials.items()]
 
     def clean_script(self):
         pk = self.cleaned_data.get("script")
         return self.options.script_rows.get(pk) if pk else None
+
+    def clean_material(self):
+        pk = self.cleaned_data.get("material")
+        return self.options.material_rows.get(pk) if pk else None
 
 
 class Options:
     """The scripts and webhooks every step and variant offers, read once per page (a select
     per variant would otherwise query them again)."""
 
-    def __init__(self, in_use: set[int] | None = None):
-        # Archived scripts stay choosable where a variant already uses them.
+    def __init__(self, in_use: set[int] | None = None, materials_in_use: set[int] | None = None):
+        # Archived scripts and materials stay choosable where a variant already uses them.
         offered = Q(active=True) | Q(pk__in=in_use or set())
         scripts = list(Script.objects.filter(offered).order_by("title"))
+        published = Q(status=Material.Status.PUBLISHED) | Q(pk__in=materials_in_use or set())
+        materials = list(Material.objects.filter(published).order_by("title", "pk"))
+        self.material_rows = {m.pk: m for m in materials}
+        self.materials = {m.pk: m.title for m in materials}
         webhooks = list(WebhookSubscription.objects.filter(active=True).order_by("id"))
         self.script_rows = {s.pk: s for s in scripts}
         self.webhook_rows = {w.pk: w for w in webhooks}
@@ -339,7 +355,14 @@ def raw_from_post(data) -> Raw:
 
 
 def _new_variant(index: int) -> dict:
-    return {"name": chr(ord("A") + index), "weight": "1", "script": "", "subject": "", "body": ""}
+    return {
+        "name": chr(ord("A") + index),
+        "weight": "1",
+        "script": "",
+        "material": "",
+        "subject": "",
+        "body": "",
+    }
 
 
 def _new_step(channel: str = ChannelName.STAFF_TASK) -> dict:
@@ -415,6 +438,7 @@ def raw_from_campaign(campaign: Campaign, steps) -> Raw:
                         "name": v.name,
                         "weight": str(v.weight),
                         "script": str(v.script_id or ""),
+                        "material": str(v.material_id or ""),
                         "subject": v.subject,
                         "body": v.body,
                     }
@@ -468,11 +492,16 @@ class StepForms:
 class Builder:
     """The builder's forms for one raw state: bound (to validate) or filled in (to show)."""
 
-    def __init__(self, raw: Raw, *, viewer: Viewer, bound: bool):
+    def __init__(self, raw: Raw, *, viewer: Viewer, bound: bool, campaign=None):
         self.raw = raw
         self.steps_errors: list[str] = []
-        in_use = {_int(v.get("script")) for step in raw["steps"] for v in step["variants"]}
-        options = Options(in_use - {None})
+        # What the stored campaign already uses stays choosable (never what a post names).
+        used = (
+            Variant.objects.filter(step__campaign=campaign).values_list("script_id", "material_id")
+            if campaign is not None
+            else []
+        )
+        options = Options({s for s, _ in used} - {None}, {m for _, m in used} - {None})
 
         def make(cls, values: dict, prefix: str | None = None, **kwargs):
             if bound:
@@ -508,6 +537,7 @@ class Builder:
                         "name": v.cleaned_data.get("name", ""),
                         "weight": v.cleaned_data["weight"],
                         "script": v.cleaned_data.get("script"),
+                        "material": v.cleaned_data.get("material"),
                         "subject": v.cleaned_data.get("subject", ""),
                         "body": v.cleaned_data.get("body", ""),
                     }

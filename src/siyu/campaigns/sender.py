@@ -22,6 +22,7 @@ from siyu.campaigns.ratelimit import seconds_until_token, tokens_return, tokens_
 from siyu.campaigns.selectors import cap_counter_for, channel_addresses
 from siyu.channels.base import ChannelAdapter, Message, Outcome, Result, adapter_for, registered
 from siyu.content.formatting import render_script
+from siyu.content.services import public_link_url, tracked_links_for_recipients
 from siyu.core.bulk import bulk_update
 
 logger = logging.getLogger(__name__)
@@ -206,6 +207,31 @@ def _attach_shared(rows: Sequence[Delivery]) -> None:
         row.campaign = campaigns[row.campaign_id]
 
 
+def _material(variant: Variant):
+    return variant.material or (variant.script.material if variant.script_id else None)
+
+
+def _material_links(rows: Sequence[Delivery]) -> dict[int, str]:
+    """Delivery id → the public address of the tracked link of its material for (staff,
+    customer), for texts that share `{material.link}`: created in bulk, one set per material,
+    so each open tells the sender who read what."""
+    wanted: dict[int, list[Delivery]] = {}
+    for row in rows:
+        material = _material(row.variant)
+        texts = row.variant.text + row.variant.subject
+        if material is not None and "{material.link}" in texts:
+            wanted.setdefault(material.pk, []).append(row)
+    urls: dict[int, str] = {}
+    for group in wanted.values():
+        material = _material(group[0].variant)
+        pair = {row.pk: ((row.customer.owner_id or row.staff_id), row.customer_id) for row in group}
+        links = tracked_links_for_recipients(material=material, recipients=pair.values())
+        for delivery_id, key in pair.items():
+            if key in links:
+                urls[delivery_id] = public_link_url(links[key])
+    return urls
+
+
 def deliveries_send_batch(
     *, adapter: ChannelAdapter, ids: Sequence[int], now: datetime
 ) -> SendSummary:
@@ -223,33 +249,32 @@ def deliveries_send_batch(
     addresses = channel_addresses(adapter.address_kind, [row.customer for row in rows])
     caps = cap_counter_for({row.customer_id for row in rows}, now)
     sending: list[Delivery] = []
-    messages: list[Message] = []
     for row in rows:
-        address = addresses.get(row.customer_id, "")
-        reason = _refusal(row, address, adapter, caps)
+        reason = _refusal(row, addresses.get(row.customer_id, ""), adapter, caps)
         if reason:
             row.status, row.reason = Status.SUPPRESSED, reason
             summary.suppressed += 1
             continue
-        staff = row.customer.owner or row.staff
-        variant = row.variant
-        material = variant.material or (variant.script.material if variant.script_id else None)
-        row.rendered_text = render_script(
-            variant.text, customer=row.customer, staff=staff, material=material
-        )
         if row.campaign.marketing:
             caps.count(row.customer_id, row.channel)
         sending.append(row)
+    links = _material_links(sending)
+    messages: list[Message] = []
+    for row in sending:
+        staff = row.customer.owner or row.staff
+        variant = row.variant
+        material = _material(variant)
+        link = links.get(row.pk)
+        text = {"customer": row.customer, "staff": staff, "material": material}
+        row.rendered_text = render_script(variant.text, material_link=link or "", **text)
         messages.append(
             Message(
                 delivery_id=row.pk,
                 idempotency_key=row.idempotency_key,
                 customer_id=row.customer_id,
-                address=address,
+                address=addresses.get(row.customer_id, ""),
                 body=row.rendered_text,
-                subject=render_script(
-                    variant.subject, customer=row.customer, staff=staff, material=material
-                ),
+                subject=render_script(variant.subject, material_link=link or "", **text),
                 staff_id=staff.pk if staff else None,
                 extra=_extra(row),
             )

@@ -229,7 +229,7 @@ def _builder(request, campaign: Campaign | None):
     status, notice, preview = 200, "", None
     if request.method != "POST":
         raw = raw_from_campaign(campaign, campaign_steps(campaign)) if campaign else None
-        builder = Builder(raw or raw_blank(viewer), viewer=viewer, bound=False)
+        builder = Builder(raw or raw_blank(viewer), viewer=viewer, bound=False, campaign=campaign)
         show_preview = campaign is not None
     else:
         raw = raw_from_post(request.POST)
@@ -237,12 +237,12 @@ def _builder(request, campaign: Campaign | None):
         show_preview = op == "preview"
         if op.split(":")[0] in STRUCTURE_OPS:
             notice = raw_apply(raw, op)
-            builder = Builder(raw, viewer=viewer, bound=False)
+            builder = Builder(raw, viewer=viewer, bound=False, campaign=campaign)
             if is_htmx_partial(request):
                 context = {"builder": builder, "notice": notice}
                 return TemplateResponse(request, "campaigns/_steps.html", context)
         else:
-            builder = Builder(raw, viewer=viewer, bound=True)
+            builder = Builder(raw, viewer=viewer, bound=True, campaign=campaign)
             if not builder.is_valid():
                 status = 400
             elif op in ("save", "schedule"):

@@ -12,6 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from functools import cache
 
+from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, Count, F, OuterRef, Subquery, Sum, Value, When
@@ -262,6 +263,41 @@ def tracked_links_for_customer(
         )
         found.update({link.material_id: link for link in mine.filter(material_id__in=missing)})
     return found
+
+
+def tracked_links_for_recipients(
+    *, material: Material, recipients: Iterable[tuple[int | None, int]]
+) -> dict[tuple[int | None, int], TrackedLink]:
+    """The links of one published material for many (staff id, customer id) pairs, as a
+    campaign sends it: one SELECT, plus one INSERT and one SELECT when some are new."""
+    wanted = set(recipients)
+    if not wanted or material.status != Material.Status.PUBLISHED:
+        return {}
+
+    def read(pairs) -> dict[tuple[int | None, int], TrackedLink]:
+        links = TrackedLink.objects.filter(
+            material=material, channel=None, customer_id__in={c for _, c in pairs}
+        )
+        by_pair = {(link.staff_id, link.customer_id): link for link in links}
+        return {pair: by_pair[pair] for pair in pairs if pair in by_pair}
+
+    found = read(wanted)
+    missing = wanted - found.keys()
+    if missing:
+        TrackedLink.objects.bulk_create(
+            [
+                TrackedLink(code=_new_code(), material=material, staff_id=s, customer_id=c)
+                for s, c in sorted(missing, key=lambda pair: (pair[1], pair[0] or 0))
+            ],
+            ignore_conflicts=True,  # a concurrent sender or share made some: read them back
+        )
+        found.update(read(missing))
+    return found
+
+
+def public_link_url(link: TrackedLink) -> str:
+    """Where customers open a link, outside a request (campaign messages): SIYU_PUBLIC_URL."""
+    return f"{settings.SIYU_PUBLIC_URL.rstrip('/')}/m/{link.code}"
 
 
 # The public page's INSERT, written once: building it through the ORM cost more CPU than the

@@ -436,3 +436,35 @@ def test_an_archived_script_stays_choosable_where_a_variant_uses_it(org, login, 
     )
     assert client.post(reverse("campaigns:edit", args=[campaign.pk]), data).status_code == 302
     assert Variant.objects.get(step__campaign=campaign).script == used
+
+
+def test_a_variant_shares_a_published_material_and_keeps_an_archived_one_it_uses(
+    org, login, segment
+):
+    from siyu.content.models import Material
+    from siyu.content.tests.factories import MaterialFactory
+
+    guide = MaterialFactory(title="春季护肤指南")
+    draft = MaterialFactory(title="未发布的草稿", status=Material.Status.DRAFT)
+    client = login(org.admin)
+    data = post_data(
+        org.admin,
+        segment,
+        **{
+            "s0-variants": "1",
+            "s0v0-body": "指南：{material.link}",
+            "s0v0-material": str(guide.pk),
+        },
+    )
+
+    assert client.post(reverse("campaigns:new"), data).status_code == 302
+    campaign = Campaign.objects.get(name="双十一预热")
+    assert Variant.objects.get(step__campaign=campaign).material == guide
+    assert "未发布的草稿" not in client.get(reverse("campaigns:new")).content.decode()
+    refused = client.post(reverse("campaigns:new"), {**data, "s0v0-material": str(draft.pk)})
+    assert refused.status_code == 400 and Campaign.objects.count() == 1
+
+    Material.objects.filter(pk=guide.pk).update(status=Material.Status.ARCHIVED)
+    html = client.get(reverse("campaigns:edit", args=[campaign.pk])).content.decode()
+    assert "春季护肤指南" in html
+    assert client.post(reverse("campaigns:edit", args=[campaign.pk]), data).status_code == 302
