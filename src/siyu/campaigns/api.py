@@ -108,22 +108,7 @@ def _test_out(test: StepTest) -> dict:
         "order": test.step.order,
         "method": test.method,
         "promoted_variant_id": test.promoted,
-        "variants": [
-            {
-                "variant_id": v.variant.pk,
-                "name": v.variant.name,
-                "weight": v.variant.weight,
-                "sent": v.sent,
-                "replied": v.replied,
-                "converted": v.converted,
-                "conversions": v.conversions,
-                "revenue": v.revenue,
-                "conversion_rate": v.conversion_rate,
-                "z": v.test.z if v.test else None,
-                "p_value": v.test.p_value if v.test else None,
-            }
-            for v in test.variants
-        ],
+        "variants": [v.as_dict() for v in test.variants],
     }
 
 

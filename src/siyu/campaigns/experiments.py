@@ -105,6 +105,7 @@ class VariantFigures:
             "converted": self.converted,
             "conversions": self.conversions,
             "revenue": str(self.revenue),
+            "conversion_rate": self.conversion_rate,
             "z": self.test.z if self.test else None,
             "p_value": self.test.p_value if self.test else None,
         }

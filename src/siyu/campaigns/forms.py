@@ -330,7 +330,8 @@ class Options:
 Raw = dict
 
 
-def _int(value) -> int | None:
+def int_or_none(value) -> int | None:
+    """A posted id as an int, or None when it is not one (or would not fit a bigint)."""
     return int(value) if str(value or "").isdigit() and len(str(value)) < 19 else None
 
 

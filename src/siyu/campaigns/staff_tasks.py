@@ -5,7 +5,6 @@ A task is due on the organisation's calendar day of its `due_at`; it is overdue 
 has ended without it being done, and done late when it was done on a later day.
 """
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, time
 
@@ -19,7 +18,7 @@ from django.utils.translation import ngettext
 from siyu.campaigns.dnd import cap_windows, quiet_window
 from siyu.campaigns.models import Campaign, StaffTask
 from siyu.notifications.models import Notification
-from siyu.notifications.services import notify
+from siyu.notifications.services import Notice, notify_each
 
 REMINDER_KIND = "campaign_tasks_overdue"
 # Without quiet hours, reminders go out from this local time on.
@@ -42,8 +41,7 @@ def staff_tasks_remind_overdue(*, now: datetime | None = None) -> int:
     """Tell each staff member with overdue tasks how many there are: one notification per
     staff member per day, however often this runs, and not before the quiet hours end.
 
-    Returns how many staff members were told now. Set-based: one grouped query, then one
-    notify() per distinct count.
+    Returns how many staff members were told now. Set-based: one grouped query, one upsert.
     """
     now = now or timezone.now()
     local = timezone.localtime(now)
@@ -59,18 +57,23 @@ def staff_tasks_remind_overdue(*, now: datetime | None = None) -> int:
         .annotate(n=Count("id"))
         .order_by()
     )
-    by_count: dict[int, list[int]] = defaultdict(list)
-    for row in rows:
-        by_count[row["n"]].append(row["staff_id"])
     url = reverse("campaigns:tasks")
-    for count, staff_ids in sorted(by_count.items()):
-        title = ngettext(
-            "%(count)d campaign task is overdue",
-            "%(count)d campaign tasks are overdue",
-            count,
-        ) % {"count": count}
-        notify(staff_ids=staff_ids, kind=REMINDER_KIND, key=key, title=title, url=url)
-    return sum(len(ids) for ids in by_count.values())
+    notices = [
+        Notice(
+            staff_id=row["staff_id"],
+            key=key,
+            title=ngettext(
+                "%(count)d campaign task is overdue",
+                "%(count)d campaign tasks are overdue",
+                row["n"],
+            )
+            % {"count": row["n"]},
+            url=url,
+        )
+        for row in rows
+    ]
+    notify_each(kind=REMINDER_KIND, notices=notices)
+    return len(notices)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from siyu.campaigns.forms import (
     ListForm,
     PageForm,
     builder_add_error,
+    int_or_none,
     raw_apply,
     raw_blank,
     raw_from_campaign,
@@ -165,8 +166,10 @@ def _preview(builder: Builder, viewer) -> AudiencePreview | None:
     else:
         initial = form.initial
         kind = initial.get("kind")
-        segment = form.fields["segment"].queryset.filter(pk=_int(initial.get("segment"))).first()
-        owner = form.fields["owner"].queryset.filter(pk=_int(initial.get("owner"))).first()
+        segment = (
+            form.fields["segment"].queryset.filter(pk=int_or_none(initial.get("segment"))).first()
+        )
+        owner = form.fields["owner"].queryset.filter(pk=int_or_none(initial.get("owner"))).first()
         marketing = bool(initial.get("marketing"))
     if owner is None or (segment is None and kind != Campaign.Kind.TRIGGERED):
         return None
@@ -186,10 +189,6 @@ def _next_runs(builder: Builder) -> dict:
         return {"next_runs": cron_next(schedule, after=timezone.now())}
     except DomainError as error:
         return {"runs_error": error.message}
-
-
-def _int(value) -> int | None:
-    return int(value) if str(value or "").isdigit() else None
 
 
 def _save(request, builder: Builder, campaign: Campaign | None, *, schedule: bool):

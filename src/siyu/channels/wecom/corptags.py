@@ -305,8 +305,10 @@ def _marks_round(api: WecomClient, batch: int) -> tuple[int, bool]:
     ):
         friends[customer_id].append(userid)
     wanted: dict[int, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
-    for _pk, customer_id, _at, wecom_id, tag_id in rows:
+    marks: dict[int, list[tuple[int, object]]] = defaultdict(list)
+    for pk, customer_id, at, wecom_id, tag_id in rows:
         wanted[customer_id][0 if (customer_id, tag_id) in have else 1].append(wecom_id)
+        marks[customer_id].append((pk, at))
     settled: list[tuple[int, object]] = []
     stop = False
     for customer_id in customers:
@@ -321,7 +323,7 @@ def _marks_round(api: WecomClient, batch: int) -> tuple[int, bool]:
             log.warning("mark_tag for customer %s: WeCom unreachable, kept: %s", customer_id, error)
             stop = True
             break
-        settled += [(pk, at) for pk, c, at, _w, _t in rows if c == customer_id]
+        settled += marks[customer_id]
     if settled:
         # Only marks not queued again since they were read (their queued_at unchanged).
         TagMark.objects.filter(reduce(or_, (Q(pk=pk, queued_at=at) for pk, at in settled))).delete()
