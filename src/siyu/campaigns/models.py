@@ -12,6 +12,8 @@ class ChannelName(models.TextChoices):
     EMAIL = "email", _("e-mail")
     SMS = "sms", _("SMS")
     STAFF_TASK = "staff_task", _("staff task")
+    # One moments post (朋友圈) per staff member for their customers in the audience.
+    STAFF_MOMENTS = "staff_moments", _("moments post by staff")
     WEBHOOK = "webhook", _("webhook")
     WECOM = "wecom", _("WeCom mass message")
     # The same message to the WeCom customer groups the audience is in (sender: each group's owner).
@@ -304,11 +306,27 @@ class JourneyEnrollment(models.Model):
 
 
 class StaffTask(models.Model):
-    """A message a person sends by hand: the customer, the personalised text, done or not."""
+    """Something a person does by hand in WeCom: a 1:1 message to one customer (chat), or one
+    moments post (朋友圈) for all their customers in a step's audience (moments)."""
 
-    delivery = models.OneToOneField(Delivery, on_delete=models.CASCADE, related_name="task")
+    class Kind(models.TextChoices):
+        CHAT = "chat", _("1:1 message")
+        MOMENTS = "moments", _("moments post")
+
+    kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices, default=Kind.CHAT)
+    # Chat: the delivery the person sends. A moments post stands for many deliveries (each
+    # names the task in its external id), so it is keyed by its step and occurrence instead.
+    delivery = models.OneToOneField(
+        Delivery, null=True, blank=True, on_delete=models.CASCADE, related_name="task"
+    )
+    step = models.ForeignKey(
+        Step, null=True, blank=True, on_delete=models.CASCADE, related_name="moments_tasks"
+    )
+    occurrence = models.CharField(max_length=40, blank=True, default="")
     staff = models.ForeignKey(Staff, on_delete=models.CASCADE, related_name="campaign_tasks")
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(
+        Customer, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     text = models.TextField(_("text"))
     due_at = models.DateTimeField(_("due"))
     done_at = models.DateTimeField(_("done"), null=True, blank=True)
@@ -319,9 +337,17 @@ class StaffTask(models.Model):
         verbose_name = _("staff task")
         verbose_name_plural = _("staff tasks")
         indexes = [models.Index(fields=["staff", "due_at"], name="stafftask_staff_due_idx")]
+        constraints = [
+            # One post per staff member per step occurrence, however many batches reach them.
+            models.UniqueConstraint(
+                fields=["staff", "step", "occurrence"],
+                condition=models.Q(kind="moments"),
+                name="stafftask_unique_moments",
+            )
+        ]
 
     def __str__(self) -> str:
-        return f"{self.staff_id}: {self.customer_id}"
+        return f"{self.staff_id}: {self.customer_id or self.kind}"
 
 
 class ChannelBucket(models.Model):

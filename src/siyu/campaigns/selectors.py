@@ -24,7 +24,7 @@ from siyu.campaigns.experiments import SENT, replied_after_send, reply_window
 from siyu.campaigns.guardrail import left_after_send
 from siyu.campaigns.models import Campaign, ChannelName, Delivery, StaffTask
 from siyu.campaigns.staff_tasks import StaffTaskFigures, staff_task_figures
-from siyu.channels.base import adapter_for, registered
+from siyu.channels.base import adapter_for, registered, uncapped
 from siyu.content.models import MaterialView
 from siyu.customers.models import Customer, Identity
 from siyu.customers.selectors import customers_visible_to
@@ -71,6 +71,7 @@ def cap_counter_for(customer_ids: Iterable[int], now: datetime) -> CapCounter:
             sent_at__gte=week_start,
             campaign__marketing=True,
         )
+        .exclude(channel__in=uncapped())
         .values("customer_id", "channel")
         .annotate(week=Count("id"), day=Count("id", filter=Q(sent_at__gte=day_start)))
         .order_by()
@@ -136,16 +137,37 @@ def campaign_steps(campaign: Campaign) -> list:
 
 def staff_tasks_open(staff_id: int | None, now: datetime) -> QuerySet:
     """A staff member's tasks to do: due by the end of today (organisation zone), oldest first,
-    with the customer; overdue ones (due before today) are marked by the template."""
+    with the customer or, for a moments post, the step; overdue ones (due before today) are
+    marked by the template."""
     if staff_id is None:
         return StaffTask.objects.none()
     day_start, _ = cap_windows(now)
     tomorrow = timezone.localtime(day_start) + timedelta(days=1)
     return (
         StaffTask.objects.filter(staff_id=staff_id, done_at__isnull=True, due_at__lt=tomorrow)
-        .select_related("customer", "delivery__campaign")
+        .select_related("customer", "delivery__campaign", "step__campaign")
         .order_by("due_at", "id")
     )
+
+
+def moments_audiences(tasks: Sequence[StaffTask]) -> dict[int, int]:
+    """Moments task id → how many customers its post was sent for: one grouped query (the
+    deliveries name the task in their external id)."""
+    ids = {f"task-{task.pk}": task.pk for task in tasks if task.kind == StaffTask.Kind.MOMENTS}
+    if not ids:
+        return {}
+    rows = (
+        Delivery.objects.filter(
+            staff_id__in={task.staff_id for task in tasks},
+            step_id__in={task.step_id for task in tasks if task.step_id},
+            channel=ChannelName.STAFF_MOMENTS,
+            external_id__in=ids,
+        )
+        .values("external_id")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return {ids[row["external_id"]]: row["n"] for row in rows}
 
 
 # ---------------------------------------------------------------------------- builder preview
@@ -179,7 +201,7 @@ def _capped(channel: str, now: datetime) -> Q:
     day_start, week_start = cap_windows(now)
     sent = Delivery.objects.filter(
         customer_id=OuterRef("pk"), status__in=COUNTED, campaign__marketing=True
-    )
+    ).exclude(channel__in=uncapped())
     limits = [
         (sent.filter(sent_at__gte=day_start), settings.SIYU_CAMPAIGN_CAP_DAY),
         (sent.filter(sent_at__gte=week_start), settings.SIYU_CAMPAIGN_CAP_WEEK),
@@ -251,7 +273,7 @@ def campaign_audience_preview(
         for name, condition in _unreachable(channel):
             counts[name] = Count("pk", filter=condition & ~earlier)
             earlier |= condition
-        if marketing:
+        if marketing and channel not in uncapped():
             counts["capped"] = Count("pk", filter=_capped(channel, now) & ~earlier)
         row = members.order_by().aggregate(**counts)
         audience = row["audience"]

@@ -22,8 +22,14 @@ from siyu.campaigns.ratelimit import seconds_until_token, tokens_return, tokens_
 from siyu.campaigns.selectors import cap_counter_for, channel_addresses
 from siyu.channels.base import ChannelAdapter, Message, Outcome, Result, adapter_for, registered
 from siyu.content.formatting import render_script
-from siyu.content.services import public_link_url, tracked_links_for_recipients
+from siyu.content.models import Material
+from siyu.content.services import (
+    public_link_url,
+    tracked_link_for,
+    tracked_links_for_recipients,
+)
 from siyu.core.bulk import bulk_update
+from siyu.org.models import Staff
 
 logger = logging.getLogger(__name__)
 Status = Delivery.Status
@@ -132,13 +138,18 @@ def _refusal(row: Delivery, address: str, adapter: ChannelAdapter, caps) -> str:
         return reason
     if adapter.address_kind and not address:
         return Reason.NO_ADDRESS
-    if row.campaign.marketing:
+    if row.campaign.marketing and adapter.capped:
         return caps.refusal(row.customer_id, row.channel)
     return ""
 
 
 def _extra(row: Delivery) -> dict:
-    extra = {"campaign_id": row.campaign_id, "step_id": row.step_id, "variant": row.variant.name}
+    extra = {
+        "campaign_id": row.campaign_id,
+        "step_id": row.step_id,
+        "occurrence": row.occurrence,
+        "variant": row.variant.name,
+    }
     if row.step.webhook_id:
         extra.update(url=row.step.webhook.url, secret=row.step.webhook.secret)
     return extra
@@ -211,10 +222,11 @@ def _material(variant: Variant):
     return variant.material or (variant.script.material if variant.script_id else None)
 
 
-def _material_links(rows: Sequence[Delivery]) -> dict[int, str]:
+def _material_links(rows: Sequence[Delivery], *, per_staff: bool) -> dict[int, str]:
     """Delivery id → the public address of the tracked link of its material for (staff,
     customer), for texts that share `{material.link}`: created in bulk, one set per material,
-    so each open tells the sender who read what."""
+    so each open tells the sender who read what. A post for all of a staff member's customers
+    (per_staff) shares the staff member's own link: who opens it is learnt from the visit."""
     wanted: dict[int, list[Delivery]] = {}
     for row in rows:
         material = _material(row.variant)
@@ -225,11 +237,24 @@ def _material_links(rows: Sequence[Delivery]) -> dict[int, str]:
     for group in wanted.values():
         material = _material(group[0].variant)
         pair = {row.pk: ((row.customer.owner_id or row.staff_id), row.customer_id) for row in group}
-        links = tracked_links_for_recipients(material=material, recipients=pair.values())
+        if per_staff:
+            links = _staff_links(material, set(pair.values()))
+        else:
+            links = tracked_links_for_recipients(material=material, recipients=pair.values())
         for delivery_id, key in pair.items():
             if key in links:
                 urls[delivery_id] = public_link_url(links[key])
     return urls
+
+
+def _staff_links(material: Material, pairs: set[tuple]) -> dict[tuple, object]:
+    """Each staff member's own link of the material: one lookup per staff member of the batch
+    (a few), not per customer."""
+    if material.status != Material.Status.PUBLISHED:
+        return {}
+    staff_ids = {staff_id for staff_id, _ in pairs if staff_id is not None}
+    mine = {pk: tracked_link_for(material=material, staff=Staff(pk=pk)) for pk in staff_ids}
+    return {pair: mine[pair[0]] for pair in pairs if pair[0] in mine}
 
 
 def deliveries_send_batch(
@@ -255,17 +280,19 @@ def deliveries_send_batch(
             row.status, row.reason = Status.SUPPRESSED, reason
             summary.suppressed += 1
             continue
-        if row.campaign.marketing:
+        if row.campaign.marketing and adapter.capped:
             caps.count(row.customer_id, row.channel)
         sending.append(row)
-    links = _material_links(sending)
+    links = _material_links(sending, per_staff=adapter.per_staff)
     messages: list[Message] = []
     for row in sending:
         staff = row.customer.owner or row.staff
         variant = row.variant
         material = _material(variant)
         link = links.get(row.pk)
-        text = {"customer": row.customer, "staff": staff, "material": material}
+        # A post for many customers is written without any one of them (store: the staff's).
+        customer = None if adapter.per_staff else row.customer
+        text = {"customer": customer, "staff": staff, "material": material}
         row.rendered_text = render_script(variant.text, material_link=link or "", **text)
         messages.append(
             Message(

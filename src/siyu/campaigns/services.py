@@ -18,6 +18,7 @@ from siyu.campaigns.builder import StepSpec, campaign_build
 from siyu.campaigns.experiments import variant_promote
 from siyu.campaigns.models import (
     Campaign,
+    ChannelName,
     Delivery,
     JourneyEnrollment,
     StaffTask,
@@ -35,6 +36,7 @@ from siyu.campaigns.sender import (
 from siyu.campaigns.staff_tasks import staff_tasks_remind_overdue
 from siyu.campaigns.triggers import trigger_validate
 from siyu.channels.base import Outcome, Result, registered
+from siyu.content.formatting import braced
 from siyu.content.models import Material, Script
 from siyu.core.audit import audit_record
 from siyu.core.errors import DomainError
@@ -58,6 +60,7 @@ __all__ = [
     "deliveries_reclaim_stuck",
     "deliveries_send_due",
     "delivery_result_record",
+    "staff_moments_create",
     "staff_task_done",
     "staff_tasks_create",
     "staff_tasks_remind_overdue",
@@ -169,6 +172,8 @@ def _check_ready(campaign: Campaign) -> None:
             raise DomainError(_("A webhook step needs a webhook."), field="steps")
         if not any(v.weight > 0 for v in step.variants.all()):
             raise DomainError(_("Every step needs a variant with a weight."), field="steps")
+        if step.channel == ChannelName.STAFF_MOMENTS:
+            _check_moments(step)
     kind = campaign.kind
     if kind != Campaign.Kind.TRIGGERED and campaign.segment_id is None:
         raise DomainError(_("Choose a segment."), field="segment")
@@ -181,6 +186,28 @@ def _check_ready(campaign: Campaign) -> None:
             raise DomainError(error.messages[0], field="trigger") from error
     if campaign.goal == Campaign.Goal.EVENT and not campaign.goal_event_type:
         raise DomainError(_("Choose the goal's event type."), field="goal_event_type")
+
+
+# A moments post is one text for all of a staff member's customers: nothing of one customer.
+CUSTOMER_VARIABLES = ("customer.name", "customer.city")
+
+
+def _check_moments(step: Step) -> None:
+    where = _("Step %(n)s:") % {"n": step.order}
+    variants = list(step.variants.all())
+    if len(variants) > 1:
+        raise DomainError(
+            f"{where} " + _("A moments post has one variant: each staff member posts once."),
+            field="steps",
+        )
+    used = [name for name in CUSTOMER_VARIABLES if braced([name]) in variants[0].text]
+    if used:
+        raise DomainError(
+            f"{where} "
+            + _("A moments post is seen by many customers: remove %(names)s.")
+            % {"names": braced(used)},
+            field="steps",
+        )
 
 
 @transaction.atomic
@@ -278,6 +305,36 @@ def staff_tasks_create(*, items: Sequence[tuple[int, int | None, int, str]]) -> 
             "delivery_id", "id"
         )
     )
+
+
+@transaction.atomic
+def staff_moments_create(*, items: dict[tuple[int, int, str], str]) -> dict[tuple, int]:
+    """Moments tasks for (staff id, step id, occurrence) → text; returns the same keys → task id.
+
+    One task per key, whatever the number of batches or retries that reach it: the first text
+    stays.
+    """
+    now = timezone.now()
+    StaffTask.objects.bulk_create(
+        [
+            StaffTask(
+                kind=StaffTask.Kind.MOMENTS,
+                staff_id=staff,
+                step_id=step,
+                occurrence=occurrence,
+                text=text,
+                due_at=now,
+            )
+            for (staff, step, occurrence), text in items.items()
+        ],
+        ignore_conflicts=True,
+    )
+    found = StaffTask.objects.filter(
+        kind=StaffTask.Kind.MOMENTS,
+        staff_id__in={staff for staff, _, _ in items},
+        step_id__in={step for _, step, _ in items},
+    ).values_list("staff_id", "step_id", "occurrence", "id")
+    return {key[:3]: key[3] for key in found if key[:3] in items}
 
 
 @transaction.atomic

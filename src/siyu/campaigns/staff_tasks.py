@@ -103,7 +103,10 @@ def staff_task_figures(
     day_start, _ = cap_windows(now)
     tasks = StaffTask.objects.all()
     if campaign is not None:
-        tasks = tasks.filter(delivery__campaign_id=campaign.pk)
+        # A chat task hangs on its delivery, a moments post on its step.
+        tasks = tasks.filter(
+            Q(delivery__campaign_id=campaign.pk) | Q(step__campaign_id=campaign.pk)
+        )
     done = Q(done_at__isnull=False)
     rows = (
         tasks.annotate(done_day=TruncDate("done_at"), due_day=TruncDate("due_at"))

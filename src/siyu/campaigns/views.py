@@ -40,6 +40,7 @@ from siyu.campaigns.selectors import (
     campaign_figures,
     campaign_steps,
     campaigns_visible_to,
+    moments_audiences,
     staff_tasks_open,
 )
 from siyu.campaigns.services import (
@@ -308,13 +309,16 @@ TASKS_LIMIT = 200
 
 @role_required(ANY_ROLE)
 def my_tasks_view(request):
-    """The viewer's staff tasks due today and overdue: customer, text to copy, mark done."""
+    """The viewer's staff tasks due today and overdue: the customer (or, for a moments post, how
+    many customers will see it), the text to copy, mark done."""
     now = timezone.now()
     viewer = viewer_for(request.user)
     tasks = list(staff_tasks_open(viewer.staff_id, now)[:TASKS_LIMIT])
+    audiences = moments_audiences(tasks)
     today = timezone.localdate(now)
     for task in tasks:
         task.overdue = timezone.localtime(task.due_at).date() < today
+        task.audience = audiences.get(task.pk, 0)
     return TemplateResponse(request, "campaigns/tasks.html", {"tasks": tasks, "limit": TASKS_LIMIT})
 
 

@@ -66,6 +66,12 @@ class ChannelAdapter:
     address_kind: ClassVar[str] = ""
     # Whether quiet hours hold this channel's deliveries (a task for staff may wait for nobody).
     quiet_hours: ClassVar[bool] = True
+    # Whether a send counts against the customer's frequency caps (and is held by them): a
+    # post in the customer's moments feed is not a message in their chat.
+    capped: ClassVar[bool] = True
+    # One message per staff member for all their customers (a moments post), not per customer:
+    # rendered without customer values, with the staff member's own tracked link.
+    per_staff: ClassVar[bool] = False
 
     def send(self, messages: Sequence[Message]) -> list[Result]:
         raise NotImplementedError
@@ -93,6 +99,11 @@ def adapter_for(name: str) -> ChannelAdapter:
 def registered() -> list[str]:
     _load_builtin()
     return sorted(_REGISTRY)
+
+
+def uncapped() -> list[str]:
+    """The channels whose sends neither count against frequency caps nor are held by them."""
+    return [name for name in registered() if not adapter_for(name).capped]
 
 
 def _load_builtin() -> None:
