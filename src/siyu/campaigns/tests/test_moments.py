@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from siyu.campaigns.models import Delivery, StaffTask
+from siyu.campaigns.selectors import campaign_audience_preview
 from siyu.campaigns.services import (
     campaign_plan_due,
     campaign_schedule,
@@ -150,3 +151,22 @@ def test_my_tasks_shows_the_post_with_its_audience_and_it_counts_on_the_scorecar
     assert client.post(reverse("campaigns:task_done", args=[post.pk])).status_code == 302
     figures = {f.staff_id: (f.on_time, f.open) for f in staff_task_figures(campaign=campaign)}
     assert figures == {org.staff_a.pk: (1, 0), org.staff_a2.pk: (0, 1)}
+
+
+def test_the_builder_preview_holds_back_nobody_from_a_post_for_the_caps(
+    make_campaign, people, segment, org, sms_gateway
+):
+    make_campaign("sms")
+    campaign_plan_due(now=NOW)
+    deliveries_send_due(now=NOW)  # everyone is at today's cap
+
+    preview = campaign_audience_preview(
+        kind="broadcast",
+        segment=segment,
+        owner=org.admin,
+        channels=["sms", "staff_moments"],
+        now=NOW + timedelta(minutes=1),
+    )
+
+    by_channel = {p.channel: (p.capped, p.reachable) for p in preview.channels}
+    assert by_channel == {"sms": (3, 0), "staff_moments": (0, 3)}
