@@ -8,6 +8,8 @@ class EventsConfig(AppConfig):
 
     def ready(self) -> None:
         from siyu.customers.merge import register_customer_owned
+        from siyu.events import signals
         from siyu.events.models import Event
 
         register_customer_owned(Event)
+        signals.connect()
