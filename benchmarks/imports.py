@@ -110,7 +110,12 @@ def main() -> None:
     parser.add_argument("--existing", type=int, default=0, help="seed N customers first")
     parser.add_argument("--again", action="store_true", help="then import the file again")
     parser.add_argument("--phases", action="store_true", help="time the loader's steps")
+    parser.add_argument("--chunk-rows", type=int, help="rows per chunk (default: the loader's)")
     args = parser.parse_args()
+    if args.chunk_rows:
+        from siyu.imports import services
+
+        services.CHUNK_ROWS = args.chunk_rows
     if args.phases:
         time_phases()
     call_command("migrate", verbosity=0)

@@ -16,6 +16,7 @@ A load that is large next to what the tables hold already goes faster inside `lo
 A JSON value already serialised can be passed as JSONText, so it is not serialised twice.
 """
 
+import sqlite3
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -59,6 +60,7 @@ def bulk_insert(
     using: str = DEFAULT_DB_ALIAS,
     chunk_size: int = CHUNK_SIZE,
     binary: bool = False,
+    batched: bool = False,
 ) -> int:
     """Insert `rows` into `model`'s table in one transaction and return how many were written.
 
@@ -71,6 +73,11 @@ def bulk_insert(
     the client to produce. Every value must then have its column's own Python type: str for
     text, int or Decimal for numbers, date, aware datetime; a float for a decimal column, a
     naive datetime or a date as text raises TypeError. Other databases ignore it.
+
+    batched=True makes SQLite take up to SQLITE_BATCH_ROWS rows per statement instead of one:
+    its driver lets go of the GIL once per statement rather than once per row, so a thread
+    running Python meanwhile (the import's parser) does not make every row wait for its turn.
+    Other databases ignore it.
     """
     connection = connections[using]
     fields = [model._meta.get_field(name) for name in columns]
@@ -91,6 +98,8 @@ def bulk_insert(
             marks = ", ".join("?" * len(fields))
             sql = f"INSERT INTO {table} ({names}) VALUES ({marks})"
             connection.ensure_connection()
+            if batched:
+                return _insert_batched(connection.connection, table, names, len(fields), rows)
             # The raw sqlite3 connection skips Django's per-statement placeholder rewriting.
             return _executemany(connection.connection.executemany, sql, rows, chunk_size)
         marks = ", ".join(["%s"] * len(fields))
@@ -500,6 +509,28 @@ def _copy(connection, sql: str, rows: Iterable[Row], types: list[int] | None = N
         for row in rows:
             copy.write_row(row)
             count += 1
+    return count
+
+
+SQLITE_BATCH_ROWS = 1_000
+
+
+def _insert_batched(raw, table: str, names: str, width: int, rows: Iterable[Row]) -> int:
+    """SQLite: INSERT … VALUES with many rows per statement, within the driver's limit."""
+    limit = raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    per_statement = max(1, min(SQLITE_BATCH_ROWS, limit // width))
+    marks = "(" + ", ".join("?" * width) + ")"
+    full = f"INSERT INTO {table} ({names}) VALUES {', '.join([marks] * per_statement)}"
+    count = 0
+    iterator = iter(rows)
+    while chunk := list(islice(iterator, per_statement)):
+        sql = (
+            full
+            if len(chunk) == per_statement
+            else f"INSERT INTO {table} ({names}) VALUES {', '.join([marks] * len(chunk))}"
+        )
+        raw.execute(sql, [value for row in chunk for value in row])
+        count += len(chunk)
     return count
 
 

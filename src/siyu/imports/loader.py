@@ -6,6 +6,7 @@ that links two existing customers costs more: that merge goes through `customers
 """
 
 import gc
+import json
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -149,9 +150,9 @@ def _group(rows: Sequence[CustomerRow | OrderRow]) -> list[Group]:
 # What each matched customer lacks (one flag per FILLED, in order): a group is sent to the
 # attribute fill only when its rows hold something its customer lacks.
 FILLED = ("name", "gender", "birthday", "province", "city", "phone")
-MATCH_SQL = """
-SELECT i.value, i.customer_id, c.name = '', c.gender = '', c.birthday IS NULL,
-    c.province = '', c.city = '', c.phone = ''
+MATCH_COLUMNS = """i.value, i.customer_id, c.name = '', c.gender = '', c.birthday IS NULL,
+    c.province = '', c.city = '', c.phone = ''"""
+MATCH_FROM = """
 FROM {identity} i JOIN {customer} c ON c.id = i.customer_id
 WHERE i.kind = %s AND i.namespace = '' AND i.value {test}
 """
@@ -170,11 +171,18 @@ def _match_existing(groups: list[Group]) -> None:
         "identity": quote(Identity._meta.db_table),
         "customer": quote(Customer._meta.db_table),
     }
+    if connection.vendor == "sqlite":
+        sql = f"SELECT json_group_array(json_array({MATCH_COLUMNS})) {MATCH_FROM}"
+    else:
+        sql = f"SELECT {MATCH_COLUMNS} {MATCH_FROM}"
     with connection.cursor() as cursor:
         for kind, values in by_kind.items():
             for test, params in _value_tests(list(values)):
-                cursor.execute(MATCH_SQL.format(test=test, **tables), [kind, *params])
-                for value, customer_id, *flags in cursor.fetchall():
+                cursor.execute(sql.format(test=test, **tables), [kind, *params])
+                matches = cursor.fetchall()
+                if connection.vendor == "sqlite":
+                    matches = json.loads(matches[0][0])
+                for value, customer_id, *flags in matches:
                     found[(kind, value)] = customer_id
                     lacks[customer_id] = tuple(flags)
     for group in groups:
@@ -189,6 +197,12 @@ def _value_tests(values: list[str]) -> Iterator[tuple[str, list]]:
     if connection.vendor == "postgresql":
         # One array parameter: thousands of placeholders cost more than the lookup itself.
         yield "= ANY(%s)", [values]
+        return
+    if connection.vendor == "sqlite":
+        # One JSON parameter, and the answer as one JSON value (see _match_existing): the driver
+        # lets go of the GIL once for the whole lookup instead of once per row found, so the
+        # parser thread does not make every row wait for its turn.
+        yield "IN (SELECT value FROM json_each(%s))", [json.dumps(values)]
         return
     for start in range(0, len(values), MATCH_BATCH):
         batch = values[start : start + MATCH_BATCH]
@@ -244,6 +258,7 @@ def _create(
         ],
         records,
         binary=True,
+        batched=True,
     )  # fmt: skip
     counts.created += len(new)
     counts.ranges.append((Customer._meta.label_lower, ids[0], ids[-1]))
@@ -264,6 +279,7 @@ def _attach(groups: list[Group], channel: Channel, counts: Counts) -> None:
             for pk, (customer_id, (kind, value)) in zip(ids, new, strict=True)
         ),
         binary=True,
+        batched=True,
     )
     counts.ranges.append((Identity._meta.label_lower, ids[0], ids[-1]))
 
@@ -437,6 +453,7 @@ def _write_orders(
             for pk, ref in zip(ids, new_refs, strict=True)
         ),
         binary=True,
+        batched=True,
     )
     if new_refs:
         counts.ranges.append((Order._meta.label_lower, ids[0], ids[-1]))
@@ -469,6 +486,7 @@ def _write_orders(
             if row.product_title or row.sku or row.product_id
         ),
         binary=True,
+        batched=True,
     )
     return len(new_refs), len(changed)
 

@@ -32,6 +32,10 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import phonenumbers
+from django.conf import settings
+from phonenumbers.phonemetadata import PhoneMetadata
+
 from siyu.core.errors import DomainError
 from siyu.customers.identifiers import (
     CONTROL,
@@ -40,8 +44,8 @@ from siyu.customers.identifiers import (
     MAX_VALUE_LENGTH,
     normalize_email,
     normalize_phone,
-    plain_mobile_e164,
 )
+from siyu.customers.identifiers import _plain_mobile_prefixes as plain_mobile_prefixes
 from siyu.imports.presets import CUSTOMER, IDENTITY_FIELDS, ORDER, Mapping
 
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -190,7 +194,11 @@ Step = tuple[int, Callable[[Any, Any, str], str | None], str]
 
 def _compile(mapping: Mapping, kind: str) -> tuple[Step, ...]:
     parsers = _CUSTOMER_PARSERS if kind == CUSTOMER else _ORDER_PARSERS
-    steps = tuple((index, parsers[target], column) for target, index, column in mapping.plan)
+    region = settings.SIYU_PHONE_REGION
+    steps = tuple(
+        (index, _phone_parser(region) if target == "phone" else parsers[target], column)
+        for target, index, column in mapping.plan
+    )
     mapping.compiled[kind] = steps
     return steps
 
@@ -280,10 +288,26 @@ def _identity(target: str) -> Callable[[ParsedRow, Any, str], None]:
     return parse
 
 
-def _phone(row: ParsedRow, raw: Any, column: str) -> None:
-    text = raw if type(raw) is str else _text(raw)
-    e164 = plain_mobile_e164(text)
-    if e164 is None:
+def _phone_parser(region: str) -> Callable[[ParsedRow, Any, str], None]:
+    """The phone parser for the default region, its shortcuts resolved once per file.
+
+    An 11-digit number under a prefix where phonenumbers calls every number valid (a plain
+    mobile) or every number invalid (a typo) is decided without a round of phonenumbers, which
+    costs ~100 µs; anything else goes through normalize_phone, whose answer both shortcuts are.
+    """
+    valid, invalid = _plain_prefixes(region)
+
+    def parse(row: ParsedRow, raw: Any, column: str) -> None:
+        text = raw if type(raw) is str else _text(raw)
+        if len(text) == 11 and text.isascii() and text.isdigit():
+            prefix = text[:4]
+            if prefix in valid:
+                row.phone = e164 = "+86" + text
+                row.identifiers.append(("phone", e164))
+                return
+            if prefix in invalid:
+                row.add_error(column, f"{text!r} is not a valid phone number", text)
+                return
         text = _unwrap(text)
         if MASKED_PHONE.search(text):  # what normalize_phone refuses first; common in exports
             row.phone_display = text
@@ -298,8 +322,41 @@ def _phone(row: ParsedRow, raw: Any, column: str) -> None:
             else:
                 row.add_error(column, exc.message, text)
             return
-    row.phone = e164
-    row.identifiers.append(("phone", e164))
+        row.phone = e164
+        row.identifiers.append(("phone", e164))
+
+    return parse
+
+
+@lru_cache(maxsize=4)
+def _plain_prefixes(region: str) -> tuple[frozenset[str], frozenset[str]]:
+    """4-digit prefixes under which every 11-digit number is a valid mainland mobile, and
+    those under which every one is refused as "not a valid phone number" (CN only; a prefix
+    whose numbers differ is in neither)."""
+    valid = plain_mobile_prefixes(region)
+    if region != "CN":
+        return valid, frozenset()
+
+    # Numbers that may start with a carrier code (11xxx, 12xxx, 179xx in China) are worded
+    # differently by what follows it: they keep the slow path.
+    carrier = PhoneMetadata.metadata_for_region(region).national_prefix_for_parsing or "^$"
+
+    def invalid(number: str) -> bool:
+        if re.match(carrier, number):
+            return False
+        try:
+            parsed = phonenumbers.parse(number, region)
+        except phonenumbers.NumberParseException:
+            return False
+        return not parsed.extension and not phonenumbers.is_valid_number(parsed)
+
+    tails = ("0000000", "3333333", "5555555", "7777777", "9999999")
+    invalid_prefixes = frozenset(
+        prefix
+        for prefix in map(str, range(1000, 2000))
+        if prefix not in valid and all(invalid(prefix + tail) for tail in tails)
+    )
+    return valid, invalid_prefixes
 
 
 def _email(row: CustomerRow, raw: Any, column: str) -> None:
@@ -441,7 +498,6 @@ _IDENTITY_PARSERS = {t: _identity(t) for t in IDENTITY_FIELDS if t not in ("phon
 _CUSTOMER_PARSERS: dict[str, Callable] = {
     **_IDENTITY_PARSERS,
     "name": _limited("name"),
-    "phone": _phone,
     "email": _email,
     "gender": _gender,
     "birthday": _birthday,
@@ -453,7 +509,6 @@ _ORDER_PARSERS: dict[str, Callable] = {
     **_IDENTITY_PARSERS,
     "external_order_id": _order_id("external_order_id"),
     "line_id": _order_id("line_id"),
-    "phone": _phone,
     "receiver_name": _limited("receiver_name"),
     "amount": _amount("amount"),
     "status": _status,

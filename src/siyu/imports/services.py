@@ -188,6 +188,7 @@ def _run_chunks(job: ImportJob, progress: Progress | None) -> Iterator[None]:
                     )
                     for row in errors
                 ),
+                batched=True,
             )
             ImportedRange.objects.bulk_create(
                 ImportedRange(job=job, model=label, first_id=first, last_id=last)

@@ -10,6 +10,7 @@ from siyu.imports.presets import build_mapping
 from siyu.imports.readers import open_table
 from siyu.imports.rows import (
     CHINA,
+    _plain_prefixes,
     normalize_status,
     parse_amount,
     parse_customer,
@@ -74,11 +75,33 @@ def test_phones_parsed_agree_with_the_oneid_normaliser_on_a_large_random_sample(
     for raw in sample:
         row = member(phone=raw)
         try:
-            expected = normalize_phone(raw)
-        except DomainError:
-            expected = None
+            expected, reason = normalize_phone(raw), None
+        except DomainError as exc:
+            expected, reason = None, exc.message
         assert row.phone == expected, raw
         assert row.identifiers == ([("phone", expected)] if expected else []), raw
+        if reason and not row.phone_display:  # an error, worded as the normaliser words it
+            assert [e.reason for e in row.errors] == [reason], raw
+
+
+def test_prefixes_decided_without_phonenumbers_hold_for_every_fifth_digit():
+    # The shortcut samples five numbers per 4-digit prefix; a prefix whose numbers differ by
+    # the next digit must not be among those called all invalid.
+    valid, invalid = _plain_prefixes("CN")
+    assert "1380" in valid and "1000" in invalid and "1210" not in invalid and not valid & invalid
+    for prefix in sorted(invalid):
+        for digit in "0123456789":
+            with pytest.raises(DomainError, match="is not a valid phone number"):
+                normalize_phone(f"{prefix}{digit}123456")
+
+
+def test_given_typo_in_a_mobile_when_parsed_then_the_error_names_the_number():
+    row = member(phone="10012341234")
+
+    assert row.phone is None and row.identifiers == []
+    assert [(e.reason, e.value) for e in row.errors] == [
+        ("'10012341234' is not a valid phone number", "10012341234")
+    ]
 
 
 def test_given_prefix_outside_the_fast_path_when_parsed_then_phonenumbers_decides():
