@@ -13,7 +13,7 @@ from siyu.customers.identifiers import Identifier
 from siyu.customers.models import Customer, Identity
 from siyu.customers.services import customer_resolve
 from siyu.events.models import Event, EventType
-from siyu.events.schemas import EventIn, Properties
+from siyu.events.schemas import EVENTS_WIRE, EventIn, Item, item_quick, time_window
 
 ACCEPTED, DUPLICATE, INVALID = "accepted", "duplicate", "invalid"
 
@@ -25,23 +25,35 @@ class ItemResult:
     errors: list[dict] = field(default_factory=list)
 
 
-def events_validate(raw: Sequence[object]) -> tuple[dict[int, EventIn], list[ItemResult]]:
-    """Each raw item checked on its own: the valid ones by index, and the invalid results."""
-    valid: dict[int, EventIn] = {}
+def events_validate(raw: Sequence[dict]) -> tuple[dict[int, Item], list[ItemResult]]:
+    """Each raw item of a batch checked on its own: the valid ones by index, and the invalid
+    results. pydantic-core checks the shape of all items at once; what the quick checks after
+    it cannot vouch for (and every item, when some item has the wrong shape) goes through
+    EventIn, one by one, which names each problem."""
+    try:
+        wired = EVENTS_WIRE.validate_python(raw)
+    except pydantic.ValidationError:
+        wired = None
+    earliest, latest = time_window()
+    valid: dict[int, Item] = {}
     invalid: list[ItemResult] = []
     for index, item in enumerate(raw):
-        try:
-            valid[index] = EventIn.model_validate(item)
-        except pydantic.ValidationError as exc:
-            errors = [
-                {"field": ".".join(str(p) for p in e["loc"]) or "event", "reason": e["msg"]}
-                for e in exc.errors()
-            ]
-            invalid.append(ItemResult(index, INVALID, errors))
+        checked = item_quick(wired[index], earliest, latest) if wired is not None else None
+        if checked is None:
+            try:
+                checked = Item.of(EventIn.model_validate(item))
+            except pydantic.ValidationError as exc:
+                errors = [
+                    {"field": ".".join(str(p) for p in e["loc"]) or "event", "reason": e["msg"]}
+                    for e in exc.errors()
+                ]
+                invalid.append(ItemResult(index, INVALID, errors))
+                continue
+        valid[index] = checked
     return valid, invalid
 
 
-def events_ingest(events: dict[int, EventIn]) -> list[ItemResult]:
+def events_ingest(events: dict[int, Item]) -> list[ItemResult]:
     """Store valid events (by their index in the request); a repeated idempotency key, in this
     batch or an earlier one, is reported as a duplicate and stored once.
 
@@ -65,7 +77,7 @@ def events_ingest(events: dict[int, EventIn]) -> list[ItemResult]:
     return [results[i] for i in sorted(results)]
 
 
-def _first_of_each_key(events: dict[int, EventIn], results: dict[int, ItemResult]) -> dict:
+def _first_of_each_key(events: dict[int, Item], results: dict[int, ItemResult]) -> dict:
     """A key repeated within the batch: the first item carries it, the others are duplicates."""
     seen: set[str] = set()
     fresh = {}
@@ -80,26 +92,30 @@ def _first_of_each_key(events: dict[int, EventIn], results: dict[int, ItemResult
     return fresh
 
 
-def _customers(events: dict[int, EventIn], results: dict[int, ItemResult]) -> dict[int, int]:
+def _customers(events: dict[int, Item], results: dict[int, ItemResult]) -> dict[int, int]:
     """The customer id of each event; events whose customer cannot be resolved are invalid,
     and a repeat of a stored event whose customer is unknown is a duplicate, resolving nobody.
     """
     wanted: dict[tuple[str, str], set[str]] = defaultdict(set)
-    idents: dict[int, list[Identifier]] = {}
-    for index, event in events.items():
-        idents[index] = event.customer.identifiers()
-        for ident in idents[index]:
-            wanted[(ident.kind, ident.namespace)].add(ident.value)
+    for event in events.values():
+        for kind, namespace, value in event.keys:
+            wanted[(kind, namespace)].add(value)
     known = _live_customers(wanted, {e.type for e in events.values()})
 
     customer_of: dict[int, int] = {}
     unresolved = []
-    for index in events:
-        found = {known.get(i.key()) for i in idents[index]}
-        if len(found) == 1 and None not in found:
-            customer_of[index] = found.pop()
+    for index, event in events.items():
+        keys = event.keys
+        if len(keys) == 1:  # the common case, without a set
+            if (found := known.get(keys[0])) is not None:
+                customer_of[index] = found
+                continue
         else:
-            unresolved.append(index)
+            found = {known.get(key) for key in keys}
+            if len(found) == 1 and None not in found:
+                customer_of[index] = found.pop()
+                continue
+        unresolved.append(index)
     if not unresolved:
         return customer_of
 
@@ -112,13 +128,15 @@ def _customers(events: dict[int, EventIn], results: dict[int, ItemResult]) -> di
             results[index] = ItemResult(index, DUPLICATE)
             continue
         # An earlier resolution in this batch may have made these identifiers known.
-        found = {known.get(i.key()) for i in idents[index]}
+        found = {known.get(key) for key in event.keys}
         if len(found) == 1 and None not in found:
             customer_of[index] = found.pop()
             continue
         try:
             resolved = customer_resolve(
-                identifiers=idents[index], seen_at=event.occurred_at, reason="event ingestion"
+                identifiers=[Identifier(k, v, ns) for k, ns, v in event.keys],
+                seen_at=event.occurred_at,
+                reason="event ingestion",
             )
         except DomainError as exc:
             results[index] = ItemResult(
@@ -127,8 +145,8 @@ def _customers(events: dict[int, EventIn], results: dict[int, ItemResult]) -> di
             continue
         customer_id = resolved.customer.pk
         customer_of[index] = customer_id
-        for ident in idents[index]:
-            known[ident.key()] = customer_id
+        for key in event.keys:
+            known[key] = customer_id
         if resolved.merged_ids:
             # Later events in the batch that named an absorbed customer now name the survivor.
             merged = set(resolved.merged_ids)
@@ -141,7 +159,7 @@ def _customers(events: dict[int, EventIn], results: dict[int, ItemResult]) -> di
     return customer_of
 
 
-def _store(events: dict[int, EventIn], customer_of: dict[int, int]) -> set[str]:
+def _store(events: dict[int, Item], customer_of: dict[int, int]) -> set[str]:
     """Insert the events; answer the idempotency keys stored. A key left out was taken by an
     earlier request, or by a concurrent one that committed first.
 
@@ -157,7 +175,7 @@ def _store(events: dict[int, EventIn], customer_of: dict[int, int]) -> set[str]:
                 customer_of[i],
                 e.type,
                 e.occurred_at,
-                _json(e.properties),
+                JSONText(e.properties),
                 e.source,
                 e.idempotency_key,
             )
@@ -226,11 +244,6 @@ def _live_customers(
             for value, customer_id in cursor.fetchall():
                 found[(kind, namespace, value)] = customer_id
     return found
-
-
-def _json(properties: dict) -> object:
-    # Properties checked by EventIn carry their JSON text; the default {} does not.
-    return JSONText(properties.json) if isinstance(properties, Properties) else properties
 
 
 def _register_types(names: set[str]) -> None:

@@ -342,3 +342,25 @@ def test_the_openapi_spec_is_served(client):
     spec = client.get("/api/v1/openapi.json").json()
     assert {"/api/v1/events", "/api/v1/events/batch"} <= set(spec["paths"])
     assert client.get("/api/v1/docs").status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_batch_body_read_by_the_endpoint_is_refused_as_any_body_is(post):
+    # a lone surrogate is valid JSON: the item is invalid, not the batch
+    lone = '{"events": [' + json.dumps(event(properties={"p": "\ud800"})) + "]}"
+    response = post(BATCH, lone)
+    assert response.status_code == 200, response.content
+    (result,) = response.json()["results"]
+    assert (result["status"], result["errors"][0]["field"]) == ("invalid", "properties")
+    # a wrong shape names the field, as ninja's own checks do
+    for body, field in [
+        ({"events": "x"}, "events"),
+        ({"events": [1]}, "events[0]"),
+        ({"other": []}, "events"),
+        ([], "events"),
+    ]:
+        response = post(BATCH, body)
+        assert response.status_code == 422, (body, response.content)
+        assert response.json()["errors"][0]["field"] == field, (body, response.json())
+    assert post(BATCH, "").status_code == 422
+    assert post(BATCH, '{"events": [{"customer": Infinity}]}').status_code == 400
