@@ -61,13 +61,21 @@ class Group:
     customer_id: int | None = None
     # What the one matched customer lacks, in FILLED order; None when the group merges.
     lacks: tuple | None = None
+    # The first non-empty value of each of FILLED across the rows, and the name's pinyin.
+    attributes: tuple = ()
+    pinyin: tuple[str, str] = ("", "")
 
 
 def resolve_rows(
-    rows: Sequence[CustomerRow | OrderRow], *, channel: Channel, seen_at: datetime
+    rows: Sequence[CustomerRow | OrderRow],
+    *,
+    channel: Channel,
+    seen_at: datetime,
+    groups: list[Group] | None = None,
 ) -> tuple[list[int | None], Counts]:
     """Give each row its customer: match, create or merge, set-based over the chunk.
 
+    groups: group_rows(rows), when the caller made them already (in the read-ahead thread).
     Returns the customer id per row (None for a row without a usable identifier) and counts.
     """
     counts = Counts()
@@ -82,18 +90,19 @@ def resolve_rows(
             cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KB}")
             # Checkpoint the write-ahead log less often: chunks rewrite the same index pages.
             cursor.execute(f"PRAGMA wal_autocheckpoint = {SQLITE_CHECKPOINT_PAGES}")
-    groups = _group(rows)
+    if groups is None:
+        groups = group_rows(rows)
     _match_existing(groups)
     _merge(groups, counts)
     counts.known = {g.customer_id for g in groups if g.existing}
     with references_checked_per_chunk() as checked:
         if checked:
             _lock_referenced(Channel, [channel.pk])
-        _create(groups, rows, channel, seen_at, counts)
+        _create(groups, channel, seen_at, counts)
         if checked:
             _lock_referenced(Customer, {g.customer_id for g in groups if g.existing and g.new_keys})
         _attach(groups, channel, counts)
-    _fill_attributes(groups, rows)
+    _fill_attributes(groups)
     row_customer: list[int | None] = [None] * len(rows)
     for group in groups:
         for index in group.rows:
@@ -103,6 +112,17 @@ def resolve_rows(
         counts.matched += len(group.rows) - (1 if first_counted else 0)
     counts.skipped = row_customer.count(None)
     return row_customer, counts
+
+
+def group_rows(rows: Sequence[CustomerRow | OrderRow]) -> list[Group]:
+    """The chunk's people (_group) with their attributes and pinyin: all that needs no
+    database, so the read-ahead thread can do it while the database works on the chunk before.
+    """
+    groups = _group(rows)
+    for group in groups:
+        group.attributes = _attributes(rows, group.rows)
+        group.pinyin = name_pinyin(group.attributes[0])
+    return groups
 
 
 def _group(rows: Sequence[CustomerRow | OrderRow]) -> list[Group]:
@@ -226,13 +246,7 @@ def _merge(groups: list[Group], counts: Counts) -> None:
             counts.merged += 1
 
 
-def _create(
-    groups: list[Group],
-    rows: Sequence[CustomerRow | OrderRow],
-    channel: Channel,
-    seen_at: datetime,
-    counts: Counts,
-) -> None:
+def _create(groups: list[Group], channel: Channel, seen_at: datetime, counts: Counts) -> None:
     new = [g for g in groups if not g.existing]
     if not new:
         return
@@ -241,8 +255,8 @@ def _create(
     records = []
     for customer_id, group in zip(ids, new, strict=True):
         group.customer_id = customer_id
-        name, gender, birthday, province, city, phone = _attributes(rows, group.rows)
-        full, initials = name_pinyin(name)
+        name, gender, birthday, province, city, phone = group.attributes
+        full, initials = group.pinyin
         records.append(
             (
                 customer_id, name, full, initials, gender, birthday, province, city, phone,
@@ -310,7 +324,7 @@ WHERE {table}.id = v.id AND (
 """
 
 
-def _fill_attributes(groups: list[Group], rows: Sequence[CustomerRow | OrderRow]) -> None:
+def _fill_attributes(groups: list[Group]) -> None:
     """Existing customers keep what they have; empty attributes and phone get the file's.
 
     One UPDATE … FROM VALUES per batch, touching only the customers that gain something.
@@ -320,12 +334,12 @@ def _fill_attributes(groups: list[Group], rows: Sequence[CustomerRow | OrderRow]
         lacks = group.lacks
         if not group.existing or (lacks is not None and not any(lacks)):
             continue
-        values = _attributes(rows, group.rows)
+        values = group.attributes
         if lacks is not None and not any(v for v, lack in zip(values, lacks, strict=True) if lack):
             continue  # nothing the customer lacks: the UPDATE would skip it anyway
         name, gender, birthday, province, city, phone = values
         # Pinyin is written only with a name the customer lacks.
-        pinyin = name_pinyin(name) if lacks is None or lacks[0] else ("", "")
+        pinyin = group.pinyin if lacks is None or lacks[0] else ("", "")
         fills.append(
             (
                 group.customer_id, name, *pinyin, gender,

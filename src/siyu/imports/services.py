@@ -21,7 +21,14 @@ from siyu.core.errors import DomainError
 from siyu.core.models import AuditLog
 from siyu.customers.models import Channel, Customer, Identity, MergeRecord, Relationship
 from siyu.imports import presets, rows, tag_rows
-from siyu.imports.loader import Counts, chunked, load_orders, read_ahead, resolve_rows
+from siyu.imports.loader import (
+    Counts,
+    chunked,
+    group_rows,
+    load_orders,
+    read_ahead,
+    resolve_rows,
+)
 from siyu.imports.models import ImportedRange, ImportJob, ImportRowError, SavedMapping
 from siyu.imports.readers import ImportFileError, open_table
 from siyu.imports.reports import write_error_report
@@ -233,8 +240,12 @@ def _process(job: ImportJob, *, start_after: int, progress: Progress | None):
             if number > start_after
         )
         key = (lambda r: r.external_order_id) if job.kind == ImportJob.Kind.ORDERS else None
-        for chunk in read_ahead(chunked(source, CHUNK_ROWS, key=key)):
+        chunks = chunked(source, CHUNK_ROWS, key=key)
+        if job.kind != ImportJob.Kind.TAGS:
+            chunks = map(_prepared, chunks)
+        for item in read_ahead(chunks):
             if job.kind == ImportJob.Kind.TAGS:
+                chunk = item
                 # Rows naming nobody or clashing tags get their errors while loading.
                 counts = load_tags(
                     chunk, tags_column=mapping.names.get("tags", ""), user=job.created_by
@@ -244,9 +255,10 @@ def _process(job: ImportJob, *, start_after: int, progress: Progress | None):
                     progress(len(chunk))
                 yield chunk, counts, [r for r in chunk if r.errors]
                 continue
-            valid = [r for r in chunk if not r.errors]
-            failed = [r for r in chunk if r.errors]
-            row_customer, counts = resolve_rows(valid, channel=job.channel, seen_at=seen_at)
+            chunk, valid, failed, groups = item
+            row_customer, counts = resolve_rows(
+                valid, channel=job.channel, seen_at=seen_at, groups=groups
+            )
             if job.kind == ImportJob.Kind.ORDERS:
                 load_orders(valid, row_customer, channel=job.channel, counts=counts)
                 counts.skipped = 0  # an order without a known buyer still loads
@@ -260,6 +272,13 @@ def _process(job: ImportJob, *, start_after: int, progress: Progress | None):
             if progress:
                 progress(len(chunk))
             yield chunk, counts, failed
+
+
+def _prepared(chunk: list) -> tuple[list, list, list, list]:
+    """(chunk, valid rows, failed rows, people of the valid rows): made in the read-ahead
+    thread, which has the time while the database works on the chunk before."""
+    valid = [r for r in chunk if not r.errors]
+    return chunk, valid, [r for r in chunk if r.errors], group_rows(valid)
 
 
 def _no_identity(row) -> RowError:

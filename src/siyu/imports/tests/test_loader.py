@@ -7,8 +7,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from siyu.imports.loader import _group, read_ahead
+from siyu.imports.loader import _group, group_rows, read_ahead
+from siyu.imports.presets import build_mapping
 from siyu.imports.readers import ImportFileError
+from siyu.imports.rows import parse_customer
 
 
 def reference_groups(rows):
@@ -80,3 +82,20 @@ def test_read_ahead_closed_early_stops_its_thread():
 
     assert not any(t.name == "siyu-import-read-ahead" for t in threading.enumerate())
     assert len(produced) <= 5  # the consumer's two, the queue's two, one waiting to be put
+
+
+def test_people_of_a_chunk_carry_their_attributes_and_pinyin_before_any_database_work():
+    # given two rows of one person (shared phone), the name only on the second, and a stranger
+    mapping = build_mapping(["姓名", "手机号", "城市"], kind="customer")
+    rows = [
+        parse_customer(2, ["", "13812341234", "杭州"], mapping),
+        parse_customer(3, ["李四", "13812341234", "上海"], mapping),
+        parse_customer(4, ["王五", "13912341234", ""], mapping),
+    ]
+    # when the chunk is grouped (as the read-ahead thread does)
+    first, second = group_rows(rows)
+    # then each person has the first non-empty value of each attribute, and the name's pinyin
+    assert first.rows == [0, 1]
+    assert first.attributes == ("李四", "", None, "", "杭州", "+8613812341234")
+    assert first.pinyin == ("lisi", "ls")
+    assert (second.attributes[0], second.pinyin) == ("王五", ("wangwu", "ww"))
