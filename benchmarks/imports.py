@@ -138,28 +138,33 @@ def main() -> None:
     print(f"peak RSS: {peak:.0f} MB")
 
 
-STEPS = ["_group", "_match_existing", "_merge", "_create", "_attach", "_fill_attributes",
-         "load_orders"]  # fmt: skip
+# Steps of the main thread; group_rows runs in the read-ahead thread (wall time only).
+STEPS = ["_match_existing", "_merge", "_create", "_attach", "_fill_attributes", "load_orders"]
 spent: dict[str, float] = {}
+spent_server: dict[str, float] = {}  # PostgreSQL backend CPU seconds per step
 
 
 def time_phases() -> None:
     """Wrap the loader's steps with wall-clock timers (they include the database's work)."""
     from siyu.imports import loader, services
 
-    def timed(name, function):
+    def timed(name, function, server_too=True):
         def wrapper(*args, **kwargs):
             started = time.perf_counter()
+            server = backend_cpu() if server_too else 0.0
             try:
                 return function(*args, **kwargs)
             finally:
                 spent[name] = spent.get(name, 0.0) + time.perf_counter() - started
+                if server_too and connection.vendor == "postgresql":
+                    spent_server[name] = spent_server.get(name, 0.0) + backend_cpu() - server
 
         return wrapper
 
     for name in STEPS:
         setattr(loader, name, timed(name, getattr(loader, name)))
     services.load_orders = loader.load_orders
+    services.group_rows = timed("group_rows (read-ahead)", loader.group_rows, server_too=False)
     services.import_job_report = timed("import_job_report", services.import_job_report)
     services.bulk_insert = timed("row errors", services.bulk_insert)
 
@@ -167,17 +172,29 @@ def time_phases() -> None:
 def cpu_seconds() -> tuple[float, float]:
     """CPU time of this process and of its PostgreSQL backend (0 if not local)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    server = 0.0
-    if connection.vendor == "postgresql":
+    return usage.ru_utime + usage.ru_stime, backend_cpu()
+
+
+_backend: dict[object, int] = {}
+
+
+def backend_cpu() -> float:
+    """CPU seconds of this connection's PostgreSQL backend so far (0 if not local)."""
+    if connection.vendor != "postgresql":
+        return 0.0
+    connection.ensure_connection()
+    pid = _backend.get(connection.connection)
+    if pid is None:
+        _backend.clear()
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_backend_pid()")
             (pid,) = cursor.fetchone()
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            server = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except OSError:
-            pass
-    return usage.ru_utime + usage.ru_stime, server
+        _backend[connection.connection] = pid
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def load(path: Path, kind: str, rows: int, channel: Channel) -> None:
@@ -207,7 +224,15 @@ def load(path: Path, kind: str, rows: int, channel: Channel) -> None:
     print(f"counts: {job.counts}")
     if spent:
         print("phases (wall): " + ", ".join(f"{k} {v:.1f} s" for k, v in spent.items()))
+        if spent_server:
+            rest = server_after - server - sum(spent_server.values())
+            print(
+                "phases (database server CPU): "
+                + ", ".join(f"{k} {v:.1f} s" for k, v in spent_server.items())
+                + f", the rest (job counters, commits) {rest:.1f} s"
+            )
         spent.clear()
+        spent_server.clear()
 
 
 if __name__ == "__main__":
