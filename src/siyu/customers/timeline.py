@@ -145,7 +145,7 @@ class DeliveryDetail:
     campaign_url: str  # "" when the viewer may not open the campaign
     text: str  # the text sent, shortened, identifiers masked for the viewer
     error: str  # failed: the error's first line, masked the same way
-    task: StaffTask | None  # staff_task channel: the task the person works through
+    task: StaffTask | None  # staff tasks and moments posts: the task the person works through
     conversions: int  # goals credited to this delivery
     converted_amount: Decimal  # their paid amount (0 for event goals)
 
@@ -393,6 +393,21 @@ def _event_detail(
     return EventDetail(label, shown)
 
 
+def _moments_posts(deliveries: list[Delivery]) -> dict[str, StaffTask]:
+    """The moments posts the page's deliveries name (`task-<id>`), by that name: one query."""
+    names = {
+        d.external_id
+        for d in deliveries
+        if d.channel == "staff_moments" and d.external_id.startswith("task-")
+    }
+    if not names:
+        return {}
+    tasks = StaffTask.objects.select_related("staff").filter(
+        pk__in=[int(name.removeprefix("task-")) for name in names]
+    )
+    return {f"task-{task.pk}": task for task in tasks}
+
+
 def _describe_deliveries(
     items: list[TimelineItem], *, mask_pii: bool, viewer: Viewer | None
 ) -> list[TimelineItem]:
@@ -419,6 +434,7 @@ def _describe_deliveries(
             .order_by()
         )
         credited = {r["delivery_id"]: (r["n"], r["total"] or Decimal(0)) for r in rows}
+    posts = _moments_posts(deliveries)
     described = []
     for item in items:
         if item.kind == "delivery":
@@ -436,7 +452,11 @@ def _describe_deliveries(
                     SHOWN_TEXT_LENGTH,
                 ),
                 error=_short(_masked_in_text(error, mask_pii)),
-                task=getattr(row, "task", None) if row.channel == "staff_task" else None,
+                task=(
+                    getattr(row, "task", None)
+                    if row.channel == "staff_task"
+                    else posts.get(row.external_id)
+                ),
                 conversions=credited.get(row.pk, (0, 0))[0],
                 # SQLite sums decimals to their shortest form (219.5).
                 converted_amount=Decimal(credited.get(row.pk, (0, 0))[1]).quantize(CENTS),

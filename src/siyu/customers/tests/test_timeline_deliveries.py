@@ -166,7 +166,14 @@ def shanghai(org):
     return segment_create(name="上海客户", definition={"attr": "city", "op": "eq", "value": "上海"})
 
 
-def _run(org, shanghai, channel: str, now: datetime, **fields) -> Campaign:
+def _run(
+    org,
+    shanghai,
+    channel: str,
+    now: datetime,
+    body: str = "{customer.name}您好，我是{staff.name}，本周到店有礼",
+    **fields,
+) -> Campaign:
     """A one-step campaign for Shanghai customers, planned and sent by the engine at `now`."""
     campaign = campaign_create(
         name="到店提醒", kind="broadcast", owner=org.admin, segment=shanghai, **fields
@@ -174,7 +181,7 @@ def _run(org, shanghai, channel: str, now: datetime, **fields) -> Campaign:
     step_add(
         campaign=campaign,
         channel=channel,
-        variants=[{"body": "{customer.name}您好，我是{staff.name}，本周到店有礼"}],
+        variants=[{"body": body}],
     )
     campaign_schedule(campaign=campaign, now=now)
     campaign_plan(campaign=campaign, now=now)
@@ -195,6 +202,17 @@ def test_a_staff_task_says_whether_it_was_done(org, customer, shanghai, login):
     assert f"↳ {name} 的员工任务：已于 2026-03-01 13:30 完成" in timeline_text(
         login(org.staff_a), customer
     )
+
+
+def test_a_moments_post_says_whose_it_was_and_whether_it_was_posted(org, customer, shanghai, login):
+    _run(org, shanghai, "staff_moments", at(0), body="{staff.name}：本周到店有礼")
+    name = org.staff_a.name
+    client = login(org.staff_a)
+    text = timeline_text(client, customer)
+    assert "· 第 1 步 · 员工发朋友圈 · 版本 A</span>" in text
+    assert f"↳ {name} 的员工任务：尚未完成" in text
+    staff_task_done(task=StaffTask.objects.get(), staff=org.staff_a, now=at(3.5))
+    assert f"↳ {name} 的员工任务：已于 2026-03-01 13:30 完成" in timeline_text(client, customer)
 
 
 def test_a_paid_order_credited_to_the_message_shows_under_it(org, customer, shanghai, login):
