@@ -106,20 +106,23 @@ def cpu_seconds() -> tuple[float, float]:
 
 
 class Phases:
-    """Wall time inside the service steps; the rest of a request is routing, JSON and auth."""
+    """Wall time and this process's CPU time inside the steps; the rest of a request is
+    routing, auth and the response."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
+        self.cpu: dict[str, float] = defaultdict(float)
 
     def wrap(self, module, name: str, label: str) -> None:
         inner = getattr(module, name)
 
         def timed(*args, **kwargs):
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.thread_time()
             try:
                 return inner(*args, **kwargs)
             finally:
                 self.seconds[label] += time.perf_counter() - start
+                self.cpu[label] += time.thread_time() - cpu
 
         setattr(module, name, timed)
 
@@ -187,14 +190,19 @@ def main() -> None:
         f"(PostgreSQL on this host only) = {args.size / per_batch:,.0f} events/s of CPU time"
     )
     if args.phases:
-        spent = phases.seconds
-        steps = [(label, spent[label]) for label in ("parse", "validate", *INGEST_STEPS)]
-        # The commit runs the deferred foreign key checks of every row and flushes the WAL.
-        commit = spent["ingest"] - sum(spent[label] for label in INGEST_STEPS)
-        rest = total - spent["parse"] - spent["validate"] - spent["ingest"]
-        for label, seconds in [*steps, ("commit", commit), ("routing, auth, response", rest)]:
-            print(f"  {label:>30}: {seconds / args.batches * 1000:6.1f} ms/batch "
-                  f"({seconds / total:.0%})")  # fmt: skip
+        # Wall time, and of it this process's CPU time (the rest is waiting: for PostgreSQL,
+        # the disk at commit, or a core on a busy machine).
+        print(f"  {'ms per batch':>30}:   wall (share)   CPU here")
+        for spent, cpu_total in ((phases.seconds, total), (phases.cpu, client_cpu)):
+            spent["commit"] = spent["ingest"] - sum(spent[label] for label in INGEST_STEPS)
+            spent["routing, auth, response"] = (
+                cpu_total - spent["parse"] - spent["validate"] - spent["ingest"]
+            )
+        labels = ("parse", "validate", *INGEST_STEPS, "commit", "routing, auth, response")
+        for label in labels:
+            seconds, cpu = phases.seconds[label], phases.cpu[label]
+            print(f"  {label:>30}: {seconds / args.batches * 1000:6.1f} ({seconds / total:4.0%})"
+                  f" {cpu / args.batches * 1000:8.1f}")  # fmt: skip
 
 
 if __name__ == "__main__":

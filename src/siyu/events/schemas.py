@@ -240,11 +240,12 @@ class BatchOut(Schema):
 
 # The batch's fast path. Its items are checked in two steps: pydantic-core checks the shape of
 # all of them at once (types, lengths, the type's pattern, the time's zone) against typed dicts
-# that copy EventIn's fields without its Python validators; then one plain loop does what
-# those validators do, for the common case only (identifiers normalised without trouble,
-# a plausible time, clean text, properties that pass the quick look). Whatever that loop is
-# unsure of goes through EventIn itself, which judges it and words the reasons: both paths
-# answer the same, and the slow one runs only for unusual items.
+# that copy EventIn's fields without its Python validators (item by item when some item is of
+# the wrong shape); then one plain loop does what those validators do, for the common case
+# only (identifiers normalised without trouble, a plausible time, clean text, properties that
+# pass the quick look). Whatever that loop is unsure of goes through EventIn itself, which
+# judges it and words the reasons: both paths answer the same, and the slow one runs only for
+# unusual items.
 def _text(max_length: int, min_length: int = 0, pattern: str | None = None):
     return Annotated[
         str, StringConstraints(min_length=min_length, max_length=max_length, pattern=pattern)
@@ -278,6 +279,7 @@ class _EventWire(TypedDict):
 
 
 EVENTS_WIRE = TypeAdapter(list[_EventWire])
+EVENT_WIRE = TypeAdapter(_EventWire)
 NO_PROPERTIES = "{}"
 
 

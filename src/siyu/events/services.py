@@ -13,7 +13,7 @@ from siyu.customers.identifiers import Identifier
 from siyu.customers.models import Customer, Identity
 from siyu.customers.services import customer_resolve
 from siyu.events.models import Event, EventType
-from siyu.events.schemas import EVENTS_WIRE, EventIn, Item, item_quick, time_window
+from siyu.events.schemas import EVENT_WIRE, EVENTS_WIRE, EventIn, Item, item_quick, time_window
 
 ACCEPTED, DUPLICATE, INVALID = "accepted", "duplicate", "invalid"
 
@@ -28,17 +28,19 @@ class ItemResult:
 def events_validate(raw: Sequence[dict]) -> tuple[dict[int, Item], list[ItemResult]]:
     """Each raw item of a batch checked on its own: the valid ones by index, and the invalid
     results. pydantic-core checks the shape of all items at once; what the quick checks after
-    it cannot vouch for (and every item, when some item has the wrong shape) goes through
-    EventIn, one by one, which names each problem."""
+    it cannot vouch for (and an item of the wrong shape) goes through EventIn, which names
+    each problem."""
     try:
         wired = EVENTS_WIRE.validate_python(raw)
     except pydantic.ValidationError:
-        wired = None
+        # Some item has a wrong shape: the others keep the quick path.
+        wired = [_wire_or_none(item) for item in raw]
     earliest, latest = time_window()
     valid: dict[int, Item] = {}
     invalid: list[ItemResult] = []
     for index, item in enumerate(raw):
-        checked = item_quick(wired[index], earliest, latest) if wired is not None else None
+        wire = wired[index]
+        checked = item_quick(wire, earliest, latest) if wire is not None else None
         if checked is None:
             try:
                 checked = Item.of(EventIn.model_validate(item))
@@ -51,6 +53,13 @@ def events_validate(raw: Sequence[dict]) -> tuple[dict[int, Item], list[ItemResu
                 continue
         valid[index] = checked
     return valid, invalid
+
+
+def _wire_or_none(item: dict) -> dict | None:
+    try:
+        return EVENT_WIRE.validate_python(item)
+    except pydantic.ValidationError:
+        return None
 
 
 def events_ingest(events: dict[int, Item]) -> list[ItemResult]:
