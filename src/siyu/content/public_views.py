@@ -1,24 +1,28 @@
 """The public side of tracked links: /m/<code>, opened by customers without a login.
 
-The hot path is one SELECT (the link with its material) and, for a new visit, one INSERT; the
-event, counters and notification follow in a task. A visit cookie (30 minutes, this link's path
-only) makes reloads the same visit; bots and prefetchers get the page without being counted.
-The pages need no JavaScript: the only script is the reading-time beacon.
+The hot path is one SELECT (the link with its material, kept by the process for a few seconds)
+and, for a new visit, one INSERT; the event, counters and notification follow in a task. The
+page is rendered once per kept link and only the visit's token is put in per request. A visit
+cookie (30 minutes, this link's path only) makes reloads the same visit; bots and prefetchers
+get the page without being counted. The pages need no JavaScript: the only script is the
+reading-time beacon. content.public_handler calls link_open straight from WSGI.
 """
 
 import re
+import secrets
 from functools import wraps
 
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.http import FileResponse, HttpResponse, HttpResponseRedirect
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.utils import translation
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST, require_safe
 
-from siyu.content.models import Material
-from siyu.content.selectors import tracked_link_page
+from siyu.content.models import Material, TrackedLink
+from siyu.content.selectors import LINK_CACHE_SIZE, tracked_link_page
 from siyu.content.services import material_view_open, material_view_read
 from siyu.core.errors import DomainError
 
@@ -59,6 +63,29 @@ def public(view):
     return wrapped
 
 
+# Where the visit's token goes in a rendered page: random, so no material's text contains it.
+_TOKEN_SLOT = secrets.token_hex(16)
+# Per link code: the link the page was rendered from (while tracked_link_page returns that same
+# instance the page is current), the page without the beacon, and the page around its token.
+_pages: dict[str, tuple[TrackedLink, bytes, bytes, bytes]] = {}
+
+
+def _page(link: TrackedLink, code: str, token: str) -> bytes:
+    """The page of `link` for a visit with `token` (the beacon's), or without the beacon for
+    an uncounted visitor. A template render per kept link, not per request."""
+    kept = _pages.get(code)
+    if kept is None or kept[0] is not link:
+        context = {"material": link.material, "code": code}
+        plain = render_to_string("content/public/page.html", {**context, "token": ""})
+        marked = render_to_string("content/public/page.html", {**context, "token": _TOKEN_SLOT})
+        head, _, tail = marked.encode().partition(_TOKEN_SLOT.encode())
+        if len(_pages) >= LINK_CACHE_SIZE:
+            _pages.clear()  # as the link cache: bounded, and rare
+        kept = _pages[code] = (link, plain.encode(), head, tail)
+    _, plain, head, tail = kept
+    return head + token.encode() + tail if token else plain
+
+
 def _gone(request, status: int) -> TemplateResponse:
     return TemplateResponse(request, "content/public/gone.html", {"status": status}, status=status)
 
@@ -83,11 +110,7 @@ def link_open(request, code: str):
     if material.kind == Material.Kind.PRODUCT:
         response = HttpResponseRedirect(material.url)
     else:
-        response = TemplateResponse(
-            request,
-            "content/public/page.html",
-            {"material": material, "code": code, "token": token},
-        )
+        response = HttpResponse(_page(link, code, token))
     # Per visit, never shared by a proxy; the cookie keeps reloads in the same visit.
     response["Cache-Control"] = "private, no-store"
     if fresh:

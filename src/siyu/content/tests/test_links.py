@@ -4,6 +4,7 @@ event, the reading-time beacon, the sharer's notification, and the hot path's qu
 
 import io
 import re
+import secrets
 import time
 
 import pytest
@@ -325,12 +326,12 @@ def test_a_link_without_a_sharer_notifies_the_material_owner(customer, article, 
     assert Notification.objects.get().staff == article.owner
 
 
-def wsgi_get(path: str, **headers) -> tuple[str, list[tuple[str, str]], bytes]:
+def wsgi_get(path: str, method="GET", **headers) -> tuple[str, list[tuple[str, str]], bytes]:
     """A request through siyu.wsgi.application, as gunicorn makes it."""
     from siyu.wsgi import application
 
     environ = {
-        "REQUEST_METHOD": "GET",
+        "REQUEST_METHOD": method,
         "PATH_INFO": path,
         "QUERY_STRING": "",
         "SERVER_NAME": "testserver",
@@ -354,7 +355,8 @@ def wsgi_get(path: str, **headers) -> tuple[str, list[tuple[str, str]], bytes]:
         try:
             body = b"".join(result)
         finally:
-            result.close()
+            if hasattr(result, "close"):  # optional in WSGI
+                result.close()
     finally:
         request_started.connect(close_old_connections)
         request_finished.connect(close_old_connections)
@@ -383,6 +385,64 @@ def test_gunicorn_serves_the_link_without_the_console_middleware(
     # Other paths still go through the console's stack (login required).
     status, headers, _ = wsgi_get("/content/materials/")
     assert status == "302 Found" and "/login/" in dict(headers)["Location"]
+
+
+def test_the_page_served_from_wsgi_puts_each_visit_s_own_token_in_the_kept_page(
+    org, customer, article
+):
+    link = tracked_link_for(material=article, staff=org.staff_a, customer=customer)
+    name = VISIT_COOKIE % link.code
+    pages = {}
+    for _ in range(2):  # two phones: two visits, the second from the page this process kept
+        status, headers, body = wsgi_get(f"/m/{link.code}", **PHONE)
+        assert status == "200 OK"
+        assert dict(headers)["Content-Length"] == str(len(body))
+        assert dict(headers)["Cache-Control"] == "private, no-store"
+        cookie = dict(headers)["Set-Cookie"].strip()
+        assert (
+            f"Path=/m/{link.code}" in cookie and "HttpOnly" in cookie and "Max-Age=1800" in cookie
+        )
+        token = cookie.split(";", 1)[0].removeprefix(f"{name}=")
+        pages[token] = body.decode()
+    assert set(pages) == set(MaterialView.objects.values_list("token", flat=True))
+    (first, first_page), (second, second_page) = pages.items()
+    assert f'token:"{first}"' in first_page and second not in first_page
+    assert f'token:"{second}"' in second_page and first not in second_page
+    assert first_page.replace(first, second) == second_page
+    # The same page as the view serves through Django's handler (the test client).
+    served = Client().get(f"/m/{link.code}", **PHONE).content.decode()
+    assert served.replace(MaterialView.objects.latest("pk").token, first) == first_page
+    # A reload in the visit: its own token again, no new view, no cookie.
+    status, headers, body = wsgi_get(f"/m/{link.code}", HTTP_COOKIE=f"{name}={first}", **PHONE)
+    assert f'token:"{first}"' in body.decode() and "Set-Cookie" not in dict(headers)
+    # A bot: the page without the beacon, not counted.
+    status, headers, body = wsgi_get(f"/m/{link.code}", HTTP_USER_AGENT="curl/8.5.0")
+    assert status == "200 OK" and "春季护肤指南" in body.decode()
+    assert "sendBeacon" not in body.decode() and "Set-Cookie" not in dict(headers)
+    assert MaterialView.objects.count() == 3
+
+
+def test_other_requests_for_a_link_still_go_through_django_s_handler(org, customer, article):
+    link = tracked_link_for(material=article, staff=org.staff_a, customer=customer)
+    status, _, body = wsgi_get(f"/m/{link.code}", method="HEAD", **PHONE)
+    assert status == "200 OK" and "sendBeacon" not in body.decode()
+    status, _, body = wsgi_get(f"/m/{link.code}", method="POST", **PHONE)
+    assert status == "405 Method Not Allowed"
+    status, _, body = wsgi_get(f"/m/{link.code}/image", **PHONE)
+    assert status == "404 Not Found" and "链接不存在" in body.decode()
+    assert not MaterialView.objects.exists()
+
+
+def test_a_failure_on_the_lean_path_gets_django_s_500(org, customer, article, monkeypatch):
+    link = tracked_link_for(material=article, staff=org.staff_a, customer=customer)
+
+    def broken(nbytes):
+        raise OSError("no entropy")
+
+    monkeypatch.setattr(secrets, "token_urlsafe", broken)
+    status, _, _ = wsgi_get(f"/m/{link.code}", **PHONE)
+    assert status == "500 Internal Server Error"
+    assert not MaterialView.objects.exists()
 
 
 def test_views_follow_a_customer_merge(org, article, opened):
