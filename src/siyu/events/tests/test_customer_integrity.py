@@ -83,7 +83,10 @@ def orphans() -> int:
     return Event.objects.exclude(customer_id__in=Customer.objects.values("pk")).count()
 
 
-def test_a_delete_waits_for_a_batch_that_found_the_customer_and_takes_its_events(key, monkeypatch):
+@pytest.mark.parametrize("one_by_one", [False, True], ids=["queryset", "instance"])
+def test_a_delete_waits_for_a_batch_that_found_the_customer_and_takes_its_events(
+    key, monkeypatch, one_by_one
+):
     # given a batch that has found its customer and not yet stored its events
     customer = PhoneIdentityFactory(value="+8613912345678").customer
     found, go_on = paused_after_lookup(monkeypatch)
@@ -91,7 +94,10 @@ def test_a_delete_waits_for_a_batch_that_found_the_customer_and_takes_its_events
     batch.start()
     assert found.wait(10)
     # when the customer is deleted meanwhile
-    delete = Background(lambda: Customer.objects.filter(pk=customer.pk).delete())
+    if one_by_one:
+        delete = Background(lambda: Customer.objects.get(pk=customer.pk).delete())
+    else:
+        delete = Background(lambda: Customer.objects.filter(pk=customer.pk).delete())
     delete.start()
     delete.join(0.5)
     assert delete.is_alive()  # it waits for the batch
