@@ -77,7 +77,10 @@ def bulk_insert(
     batched=True makes SQLite take up to SQLITE_BATCH_ROWS rows per statement instead of one:
     its driver lets go of the GIL once per statement rather than once per row, so a thread
     running Python meanwhile (the import's parser) does not make every row wait for its turn.
-    Other databases ignore it.
+    The call then has no savepoint of its own and its statements are INSERT OR FAIL, so SQLite
+    copies no page into a rollback journal for them (for a large load, gigabytes of temporary
+    file writes): after an error the surrounding transaction must roll back, as Django's
+    atomic() enforces. Other databases ignore it.
     """
     connection = connections[using]
     fields = [model._meta.get_field(name) for name in columns]
@@ -86,8 +89,9 @@ def bulk_insert(
     table = quote(model._meta.db_table)
     names = ", ".join(quote(field.column) for field in fields)
     rows = _prepared(rows, fields, connection)
+    batched = batched and connection.vendor == "sqlite"
     # The raw driver calls below raise the driver's errors; make them Django's, as the ORM does.
-    with transaction.atomic(using=using), connection.wrap_database_errors:
+    with transaction.atomic(using=using, savepoint=not batched), connection.wrap_database_errors:
         if connection.vendor == "postgresql":
             sql = f"COPY {table} ({names}) FROM STDIN"
             if not binary:
@@ -520,15 +524,13 @@ def _insert_batched(raw, table: str, names: str, width: int, rows: Iterable[Row]
     limit = raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
     per_statement = max(1, min(SQLITE_BATCH_ROWS, limit // width))
     marks = "(" + ", ".join("?" * width) + ")"
-    full = f"INSERT INTO {table} ({names}) VALUES {', '.join([marks] * per_statement)}"
+    # OR FAIL: no statement journal (rows before a failing one stay, until the rollback).
+    insert = f"INSERT OR FAIL INTO {table} ({names}) VALUES"
+    full = f"{insert} {', '.join([marks] * per_statement)}"
     count = 0
     iterator = iter(rows)
     while chunk := list(islice(iterator, per_statement)):
-        sql = (
-            full
-            if len(chunk) == per_statement
-            else f"INSERT INTO {table} ({names}) VALUES {', '.join([marks] * len(chunk))}"
-        )
+        sql = full if len(chunk) == per_statement else f"{insert} {', '.join([marks] * len(chunk))}"
         raw.execute(sql, [value for row in chunk for value in row])
         count += len(chunk)
     return count

@@ -303,7 +303,7 @@ FILL_COLUMNS = "id, name, pinyin, initials, gender, birthday, province, city, ph
 # Each attribute is written only where the customer's is empty: what they have, they keep.
 FILL_SQL = """
 WITH v({columns}) AS ({source})
-UPDATE {table} SET
+UPDATE {fail}{table} SET
     name = CASE WHEN {table}.name = '' THEN v.name ELSE {table}.name END,
     name_pinyin = CASE WHEN {table}.name = '' THEN v.pinyin ELSE {table}.name_pinyin END,
     name_initials = CASE WHEN {table}.name = '' THEN v.initials ELSE {table}.name_initials END,
@@ -360,7 +360,10 @@ def _fill_attributes(groups: list[Group]) -> None:
                 (*f[:5], connection.ops.adapt_datefield_value(f[5]), *f[6:])
                 for f in fills[start : start + FILL_BATCH]
             ]
+            # OR FAIL: SQLite keeps no statement journal of the pages updated (the chunk's
+            # transaction rolls back as a whole on an error anyway).
             sql = FILL_SQL.format(
+                fail="OR FAIL ",
                 columns=FILL_COLUMNS,
                 source="VALUES " + ", ".join([row_sql] * len(batch)),
                 table=table,
@@ -380,7 +383,10 @@ def _fill_by_copy(fills: list[tuple], table: str) -> None:
             for fill in fills:
                 copy.write_row(fill)
         sql = FILL_SQL.format(
-            columns=FILL_COLUMNS, source=f"SELECT {FILL_COLUMNS} FROM siyu_import_fill", table=table
+            fail="",
+            columns=FILL_COLUMNS,
+            source=f"SELECT {FILL_COLUMNS} FROM siyu_import_fill",
+            table=table,
         )
         cursor.execute(sql, [timezone.now()])
         cursor.execute("TRUNCATE siyu_import_fill")

