@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pydantic
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 
 from siyu.core.bulk import JSONText, bulk_insert, bulk_insert_ignoring_conflicts, select_in
 from siyu.core.errors import DomainError
@@ -16,6 +16,7 @@ from siyu.events.models import Event, EventType
 from siyu.events.schemas import EVENT_WIRE, EVENTS_WIRE, EventIn, Item, item_quick, time_window
 
 ACCEPTED, DUPLICATE, INVALID = "accepted", "duplicate", "invalid"
+DEADLOCK, DEADLOCK_ATTEMPTS = "40P01", 3
 
 
 @dataclass
@@ -74,12 +75,22 @@ def events_ingest(events: dict[int, Item]) -> list[ItemResult]:
     before it: of two concurrent requests carrying the same key, exactly one reports it
     accepted, since the second insert waits for the first to commit and then skips the row.
     """
-    results: dict[int, ItemResult] = {}
-    with transaction.atomic():
-        fresh = _first_of_each_key(events, results)
-        customer_of = _customers(fresh, results)
-        ready = {i: e for i, e in fresh.items() if i in customer_of}
-        stored = _store(ready, customer_of)
+    for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+        results: dict[int, ItemResult] = {}
+        try:
+            with transaction.atomic():
+                fresh = _first_of_each_key(events, results)
+                customer_of = _customers(fresh, results)
+                ready = {i: e for i, e in fresh.items() if i in customer_of}
+                stored = _store(ready, customer_of)
+            break
+        except OperationalError as exc:
+            # The batch holds its customers' locks while it resolves the unknown ones, which a
+            # concurrent merge may hold the other way round; PostgreSQL then rolls one back. If
+            # that was this batch as a whole, nothing of it is kept: run it again.
+            deadlock = getattr(exc.__cause__, "sqlstate", None) == DEADLOCK
+            if not deadlock or connection.in_atomic_block or attempt == DEADLOCK_ATTEMPTS:
+                raise
     for index, event in ready.items():
         key = event.idempotency_key
         results[index] = ItemResult(index, ACCEPTED if key is None or key in stored else DUPLICATE)
@@ -221,6 +232,8 @@ def _live_customers(
     """
     found: dict[tuple[str, str, str], int] = {}
     parts = [(kind, namespace, sorted(values)) for (kind, namespace), values in wanted.items()]
+    if not parts:
+        return found
     if connection.vendor != "postgresql":
         for kind, namespace, values in parts:
             for value, customer_id in select_in(

@@ -4,6 +4,7 @@ batches, deletes and merges run at once (PostgreSQL; SQLite runs one writer at a
 
 import json
 import threading
+import time
 
 import pytest
 from django.db import connection, connections, transaction
@@ -77,6 +78,21 @@ def paused_after_lookup(monkeypatch) -> tuple[threading.Event, threading.Event]:
 
     monkeypatch.setattr(services, "_store", store_later)
     return found, go_on
+
+
+def waiting_for_a_lock(sessions: int) -> bool:
+    """Whether that many sessions of this database come to wait for a lock within 10 s."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0] >= sessions:
+                return True
+        time.sleep(0.02)
+    return False
 
 
 def orphans() -> int:
@@ -173,4 +189,53 @@ def test_a_merge_waits_for_a_batch_that_found_the_customer_and_moves_its_events(
     survivor = merge.answer.customer.pk
     assert Customer.objects.filter(merged_into__isnull=False).count() == 1
     assert set(Event.objects.values_list("customer_id", flat=True)) == {survivor}
+    assert orphans() == 0
+
+
+def test_a_batch_rolled_back_by_a_deadlock_with_a_merge_runs_again(key, monkeypatch):
+    # given a batch that has found (and locked) customer X, and names an e-mail not known yet
+    x = PhoneIdentityFactory(value="+8613912345678").customer
+    z = PhoneIdentityFactory(value="+8613900000003").customer
+    found, go_on = threading.Event(), threading.Event()
+    lookup = services._live_customers
+
+    def lookup_then_wait(*args):
+        answer = lookup(*args)
+        if not found.is_set():  # the first attempt only
+            found.set()
+            assert go_on.wait(10)
+        return answer
+
+    monkeypatch.setattr(services, "_live_customers", lookup_then_wait)
+    events = [*items(1), {**items(1)[0], "customer": {"email": "new@example.com"}}]
+    batch = Background(lambda: post_batch(key, events))
+    batch.start()
+    assert found.wait(10)
+    # and another transaction that gives that e-mail to Z, then wants X for a merge
+    attached, merge_now = threading.Event(), threading.Event()
+
+    def attach_then_lock():
+        with transaction.atomic():
+            Identity.objects.create(customer=z, kind="email", value="new@example.com")
+            attached.set()
+            assert merge_now.wait(10)
+            Customer.objects.select_for_update().get(pk=x.pk)
+
+    other = Background(attach_then_lock)
+    other.start()
+    assert attached.wait(10)
+    go_on.set()  # the batch resolves the e-mail: it waits for the other transaction …
+    assert waiting_for_a_lock(1)
+    merge_now.set()  # … which waits for the batch's lock on X: PostgreSQL breaks the deadlock
+    batch.join(20)
+    other.join(20)
+    # then the batch stores both events: rolled back as a whole, it ran again (PostgreSQL may
+    # pick the other transaction instead when the machine is slow to start its wait)
+    assert batch.error is None, batch.error
+    assert batch.answer["accepted"] == 2
+    if other.error is None:  # the batch was the one rolled back
+        assert sorted(Event.objects.values_list("customer_id", flat=True)) == sorted([x.pk, z.pk])
+    else:
+        assert "deadlock" in str(other.error)
+        assert Event.objects.count() == 2
     assert orphans() == 0
