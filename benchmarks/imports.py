@@ -115,7 +115,7 @@ def main() -> None:
     if args.chunk_rows:
         from siyu.imports import services
 
-        services.CHUNK_ROWS = args.chunk_rows
+        services.CHUNK_ROWS = services.SQLITE_CHUNK_ROWS = args.chunk_rows
     if args.phases:
         time_phases()
     call_command("migrate", verbosity=0)

@@ -10,7 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
@@ -38,6 +38,10 @@ from siyu.tags.models import CustomerTag
 from siyu.webhooks.services import webhook_import_completed, webhooks_muted
 
 CHUNK_ROWS = 10_000
+# SQLite writes every page a chunk changed to its log at each commit, and new customers
+# change pages all over the customer table's name indexes: fewer, larger commits write 40%
+# fewer pages (200,000 customers: 219,000 → 133,000) for ~70 MB more memory.
+SQLITE_CHUNK_ROWS = 25_000
 PREVIEW_ROWS = 20
 Progress = Callable[[int], None]
 
@@ -240,7 +244,8 @@ def _process(job: ImportJob, *, start_after: int, progress: Progress | None):
             if number > start_after
         )
         key = (lambda r: r.external_order_id) if job.kind == ImportJob.Kind.ORDERS else None
-        chunks = chunked(source, CHUNK_ROWS, key=key)
+        size = SQLITE_CHUNK_ROWS if connection.vendor == "sqlite" else CHUNK_ROWS
+        chunks = chunked(source, size, key=key)
         if job.kind != ImportJob.Kind.TAGS:
             chunks = map(_prepared, chunks)
         for item in read_ahead(chunks):

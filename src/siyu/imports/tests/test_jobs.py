@@ -3,6 +3,7 @@
 import csv
 
 import pytest
+from django.db import connection
 
 from siyu.commerce.models import Order, OrderItem
 from siyu.core.errors import DomainError
@@ -124,6 +125,7 @@ def test_a_job_killed_midway_keeps_whole_chunks_and_resumes_to_the_same_result(
     tmall, members, monkeypatch
 ):
     monkeypatch.setattr(services, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(services, "SQLITE_CHUNK_ROWS", 2)
     job = import_job_create(path=members, kind="customer", channel=tmall)
     calls = []
 
@@ -143,6 +145,19 @@ def test_a_job_killed_midway_keeps_whole_chunks_and_resumes_to_the_same_result(
     assert job.state == ImportJob.State.DONE
     assert (job.created, job.matched, job.invalid, job.skipped) == (3, 1, 1, 1)
     assert Customer.objects.count() == 3
+
+
+def test_chunks_on_sqlite_are_larger_than_on_other_databases(tmall, members, monkeypatch):
+    # SQLite rewrites every page a chunk changed at each commit: it takes larger chunks.
+    monkeypatch.setattr(services, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(services, "SQLITE_CHUNK_ROWS", 4)
+    job = import_job_create(path=members, kind="customer", channel=tmall)
+    sizes = []
+
+    job = import_job_run(job=job, progress=sizes.append)
+
+    assert sizes == ([4, 2] if connection.vendor == "sqlite" else [2, 2, 2])
+    assert (job.created, job.matched, job.invalid, job.skipped) == (3, 1, 1, 1)
 
 
 def test_an_unreadable_file_is_refused_before_a_job_exists(tmall, tmp_path):

@@ -241,6 +241,7 @@ def test_rolling_back_takes_off_only_the_assignments_this_job_made(people, tmp_p
 
 def test_a_tags_job_killed_midway_resumes_to_the_same_result(people, tagged, monkeypatch):
     monkeypatch.setattr(services, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(services, "SQLITE_CHUNK_ROWS", 2)
     job = import_job_create(path=tagged, kind="tag", channel=None)
     calls = []
 
