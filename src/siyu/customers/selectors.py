@@ -5,12 +5,10 @@ from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import connection
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from siyu.core.bulk import select_in
 from siyu.core.errors import DomainError
 from siyu.customers.identifiers import normalize_phone
 from siyu.customers.models import Channel, Customer, Identity, MergeRecord, Relationship
@@ -222,48 +220,3 @@ def _removed_relationships(viewer: Viewer) -> QuerySet[Relationship]:
     if viewer.staff_id:
         return qs.filter(staff_id=viewer.staff_id)
     return qs.none()
-
-
-def identities_lookup(wanted: dict[tuple[str, str], set[str]]) -> dict[tuple[str, str, str], int]:
-    """The customer of each stored identity among many, by (kind, namespace, value).
-
-    `wanted` maps (kind, namespace) to the values sought. On PostgreSQL each kind is one
-    `value = ANY(array)` probe of the unique index, and all of them travel in one message
-    (Django's client-side binding allows several statements), so a batch naming customers by
-    phone and by unionid waits for one round trip, not two. (A UNION ALL of the probes would
-    also be one statement, but its estimated cost makes the planner start parallel workers,
-    which cost ten times the probes.) Other databases get one query per kind and batch of
-    values.
-    """
-    found: dict[tuple[str, str, str], int] = {}
-    parts = [(kind, namespace, sorted(values)) for (kind, namespace), values in wanted.items()]
-    if not parts:
-        return found
-    if connection.vendor != "postgresql":
-        for kind, namespace, values in parts:
-            for value, customer_id in select_in(
-                Identity,
-                ["value", "customer_id"],
-                "value",
-                values,
-                where={"kind": kind, "namespace": namespace},
-            ):
-                found[(kind, namespace, value)] = customer_id
-        return found
-    q = connection.ops.quote_name
-    select = (
-        f"SELECT {q('value')}, {q('customer_id')} FROM {q(Identity._meta.db_table)} "
-        f"WHERE {q('kind')} = %s AND {q('namespace')} = %s AND {q('value')} = ANY(%s)"
-    )
-    together = not connection.settings_dict["OPTIONS"].get("server_side_binding")
-    with connection.cursor() as cursor:
-        if together:
-            cursor.execute("; ".join([select] * len(parts)), [p for part in parts for p in part])
-        for position, (kind, namespace, values) in enumerate(parts):
-            if not together:
-                cursor.execute(select, [kind, namespace, values])
-            elif position:
-                cursor.nextset()
-            for value, customer_id in cursor.fetchall():
-                found[(kind, namespace, value)] = customer_id
-    return found
