@@ -333,6 +333,7 @@ def staff_moments_create(*, items: dict[tuple[int, int, str], str]) -> dict[tupl
         kind=StaffTask.Kind.MOMENTS,
         staff_id__in={staff for staff, _, _ in items},
         step_id__in={step for _, step, _ in items},
+        occurrence__in={occurrence for _, _, occurrence in items},
     ).values_list("staff_id", "step_id", "occurrence", "id")
     return {key[:3]: key[3] for key in found if key[:3] in items}
 

@@ -66,8 +66,9 @@ def public(view):
 # Where the visit's token goes in a rendered page: random, so no material's text contains it.
 _TOKEN_SLOT = secrets.token_hex(16)
 # Per link code: the link the page was rendered from (while tracked_link_page returns that same
-# instance the page is current), the page without the beacon, and the page around its token.
-_pages: dict[str, tuple[TrackedLink, bytes, bytes, bytes]] = {}
+# instance the page is current), the page without the beacon, and the page's parts around
+# each place of the token.
+_pages: dict[str, tuple[TrackedLink, bytes, list[bytes]]] = {}
 
 
 def _page(link: TrackedLink, code: str, token: str) -> bytes:
@@ -78,12 +79,12 @@ def _page(link: TrackedLink, code: str, token: str) -> bytes:
         context = {"material": link.material, "code": code}
         plain = render_to_string("content/public/page.html", {**context, "token": ""})
         marked = render_to_string("content/public/page.html", {**context, "token": _TOKEN_SLOT})
-        head, _, tail = marked.encode().partition(_TOKEN_SLOT.encode())
+        parts = marked.encode().split(_TOKEN_SLOT.encode())
         if len(_pages) >= LINK_CACHE_SIZE:
             _pages.clear()  # as the link cache: bounded, and rare
-        kept = _pages[code] = (link, plain.encode(), head, tail)
-    _, plain, head, tail = kept
-    return head + token.encode() + tail if token else plain
+        kept = _pages[code] = (link, plain.encode(), parts)
+    _, plain, parts = kept
+    return token.encode().join(parts) if token else plain
 
 
 def _gone(request, status: int) -> TemplateResponse:
