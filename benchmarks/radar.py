@@ -1,12 +1,12 @@
-"""Load the public tracked-link page (/m/<code>) under gunicorn + PostgreSQL with wrk.
+"""Load the public tracked-link page (/m/<code>) under `siyu serve` + PostgreSQL with wrk.
 
-Seeds one published article shared with one customer, starts gunicorn on loopback and drives
-it with `wrk --latency` in two runs:
+Seeds one published article shared with one customer, starts the server as `siyu serve` runs
+it (granian) on loopback and drives it with `wrk --latency` in two runs:
 
 - reload: a browser that sends its visit cookie (a reload within 30 minutes) — no query: each
   process keeps the link it served for 10 s (one SELECT after that);
 - open: every request is a new visit of a phone browser — one INSERT of the view, marked
-  pending; each gunicorn process queues one follow-up task (event, counters, notification for
+  pending; each server process queues one follow-up task (event, counters, notification for
   every pending view) per 2 seconds at most, to Redis. No worker runs during the measurement;
   the queued tasks are counted and dropped, then the follow-up of all the recorded views is
   run once here and timed (what the worker would have done in slices during the run).
@@ -44,14 +44,8 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--bind", default="127.0.0.1:8765")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
-    parser.add_argument(
-        "--threads-per-worker",
-        type=int,
-        default=0,
-        help="0: sync workers (siyu serve's default); N: gthread workers with N threads, "
-        "which keep connections alive",
-    )
+    parser.add_argument("--workers", type=int, default=2, help="server processes")
+    parser.add_argument("--threads-per-worker", type=int, default=1, help="threads per process")
     parser.add_argument("--duration", type=int, default=30, help="seconds per wrk run")
     parser.add_argument(
         "--warmup",
@@ -123,27 +117,13 @@ print(tracked_link_for(material=material, staff=staff, customer=customer).code)
     return out.stdout.strip().splitlines()[-1]
 
 
-def start_gunicorn(args: argparse.Namespace, env: dict[str, str]) -> subprocess.Popen:
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "siyu.wsgi:application",
-            "--bind",
-            args.bind,
-            "--workers",
-            str(args.workers),
-            "--log-level",
-            "warning",
-            *(
-                ["--worker-class", "gthread", "--threads", str(args.threads_per_worker)]
-                if args.threads_per_worker
-                else []
-            ),
-        ],
-        env=env,
-    )
+def start_server(args: argparse.Namespace, env: dict[str, str]) -> subprocess.Popen:
+    """The server as `siyu serve --workers W --threads T` starts it."""
+    from siyu.cli import _bind, _serve_argv
+
+    argv = _serve_argv(_bind(args.bind), args.workers, args.threads_per_worker)
+    argv.remove("--access-log")  # a line per request would be measured too
+    server = subprocess.Popen(argv, env=env)
     for _ in range(100):
         try:
             urllib.request.urlopen(f"http://{args.bind}/m/not-a-link", timeout=1)
@@ -152,7 +132,7 @@ def start_gunicorn(args: argparse.Namespace, env: dict[str, str]) -> subprocess.
         except OSError:
             time.sleep(0.2)
     server.terminate()
-    raise SystemExit("gunicorn did not start")
+    raise SystemExit("the server did not start")
 
 
 def visit_cookie(args: argparse.Namespace, code: str) -> str:
@@ -247,7 +227,7 @@ def drop_queue(redis_url: str) -> int:
 
 
 def server_pids(server: subprocess.Popen, database_url: str) -> tuple[list[int], list[int]]:
-    """gunicorn's master and workers, and the PostgreSQL backends connected to the bench
+    """The server's main process and workers, and the PostgreSQL backends connected to the bench
     database (the workers keep their connections, CONN_MAX_AGE); this script's own short
     connections come and go between the readings."""
     import psycopg
@@ -290,12 +270,12 @@ def main() -> None:
     drop_queue(args.redis_url)
     load = os.getloadavg()
     print(f"link /m/{code}; {os.cpu_count()} CPUs; load average {load[0]:.2f} {load[1]:.2f}")
-    kind = f"gthread x{args.threads_per_worker}" if args.threads_per_worker else "sync"
     print(
-        f"gunicorn {args.workers} {kind} workers; wrk {args.threads} threads, "
+        f"siyu serve (granian): {args.workers} processes x {args.threads_per_worker} threads; "
+        f"wrk {args.threads} threads, "
         f"{args.connections} connections, {args.duration} s per run\n"
     )
-    server = start_gunicorn(args, env)
+    server = start_server(args, env)
     try:
         url = f"http://{args.bind}/m/{code}"
         ua = f"User-Agent: {PHONE_UA}"
@@ -307,7 +287,7 @@ def main() -> None:
             )
         if "open" in wanted:
             runs.append(("open (new visit): INSERT", [ua]))
-        # CPU per request of gunicorn and its PostgreSQL backends: on a machine shared with
+        # CPU per request of the server and its PostgreSQL backends: on a machine shared with
         # other work, what the page costs, whatever the others leave of the cores.
         print(
             f"{'run':46} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx/3xx':>12} "

@@ -1,6 +1,6 @@
 """CPU and latency of the tracked-link page per request, in one process, without a server.
 
-Calls siyu.wsgi.application directly (what gunicorn calls) for the first link in the database
+Calls siyu.wsgi.application directly (what the server calls) for the first link in the database
 of SIYU_DATABASE_URL, one request after another: `open` is a new visit each time (the view's
 INSERT), `reload` sends the visit cookie. Prints this process's CPU per request and the latency
 percentiles; the PostgreSQL server's share is not included. On a machine shared with other

@@ -27,10 +27,24 @@ def _django(*args: str) -> None:
     execute_from_command_line(["siyu", *args])
 
 
-def _serve_argv(bind: str, workers: int) -> list[str]:
+def _bind(value: str) -> tuple[str, int]:
+    """HOST:PORT (an IPv6 host in brackets) as argparse reads --bind."""
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"{value!r} is not HOST:PORT, e.g. 0.0.0.0:8000")
+    return host.removeprefix("[").removesuffix("]"), int(port)
+
+
+def _serve_argv(bind: tuple[str, int], workers: int, threads: int = 1) -> list[str]:
+    """Granian: HTTP in Rust (keep-alive, slow clients held without a thread) in front of
+    Django on `threads` threads per process. More threads help slow pages that wait on the
+    database, and cost fast ones: they take turns on one interpreter (benchmarks/radar.py)."""
+    host, port = bind
     return [
-        sys.executable, "-m", "gunicorn", "siyu.wsgi:application",
-        "--bind", bind, "--workers", str(workers), "--access-logfile", "-",
+        sys.executable, "-m", "granian", "--interface", "wsgi", "siyu.wsgi:application",
+        "--host", host, "--port", str(port),
+        "--workers", str(workers), "--blocking-threads", str(threads),
+        "--respawn-failed-workers", "--no-ws", "--access-log",
     ]  # fmt: skip
 
 
@@ -41,7 +55,8 @@ def _worker_argv(workers: int) -> list[str]:
 def cmd_demo(args: argparse.Namespace) -> int:
     _django("migrate", "--noinput", "-v", "0")
     _django("seed", "--if-empty", "--customers", str(args.customers))
-    print(DEMO_LOGIN.format(bind=args.bind), flush=True)
+    host, port = args.bind
+    print(DEMO_LOGIN.format(bind=f"{host}:{port}"), flush=True)
     children = [
         subprocess.Popen(_worker_argv(1)),
         subprocess.Popen(_serve_argv(args.bind, 2)),
@@ -63,7 +78,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     if args.migrate:
         _django("migrate", "--noinput")
-    os.execv(sys.executable, _serve_argv(args.bind, args.workers))
+    os.execv(sys.executable, _serve_argv(args.bind, args.workers, args.threads))
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -97,18 +112,27 @@ def build_parser() -> argparse.ArgumentParser:
         description="Migrate the database, seed a demo brand when it has no customers, then "
         "run the web console and a background worker until Ctrl-C.",
     )
-    demo.add_argument("--bind", default="127.0.0.1:8000", help="address to serve on")
+    demo.add_argument("--bind", type=_bind, default="127.0.0.1:8000", help="address to serve on")
     demo.add_argument("--customers", type=int, default=DEMO_CUSTOMERS, help="customers to seed")
     demo.set_defaults(func=cmd_demo)
 
     serve = sub.add_parser(
         "serve",
-        help="run the web console and API (gunicorn)",
-        description="Run the web console and API with gunicorn. Run several on several "
+        help="run the web console and API (granian)",
+        description="Run the web console and API with granian. Run several on several "
         "machines behind a load balancer when SIYU_DATABASE_URL points at PostgreSQL.",
     )
-    serve.add_argument("--bind", default="127.0.0.1:8000", help="address to serve on")
-    serve.add_argument("--workers", type=int, default=2, help="web worker processes")
+    serve.add_argument("--bind", type=_bind, default="127.0.0.1:8000", help="address to serve on")
+    serve.add_argument(
+        "--workers", type=int, default=2, help="web worker processes (one per CPU core)"
+    )
+    serve.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="request threads per process (1 for the fastest "
+        "pages; more when some pages wait long on the database)",
+    )
     serve.add_argument("--migrate", action="store_true", help="apply migrations first")
     serve.set_defaults(func=cmd_serve)
 

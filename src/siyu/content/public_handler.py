@@ -45,7 +45,7 @@ class PublicLinksHandler(WSGIHandler):
             log_response(
                 "%s: %s", response.reason_phrase, request.path, response=response, request=request
             )
-        # A length lets gunicorn send the body as it is instead of in chunks.
+        # A length lets the server send the body as it is instead of in chunks.
         response.headers.setdefault("Content-Length", str(len(response.content)))
         cookies = [("Set-Cookie", c.output(header="")) for c in response.cookies.values()]
         start_response(

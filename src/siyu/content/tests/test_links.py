@@ -327,7 +327,7 @@ def test_a_link_without_a_sharer_notifies_the_material_owner(customer, article, 
 
 
 def wsgi_get(path: str, method="GET", **headers) -> tuple[str, list[tuple[str, str]], bytes]:
-    """A request through siyu.wsgi.application, as gunicorn makes it."""
+    """A request through siyu.wsgi.application, as the server (siyu serve) makes it."""
     from siyu.wsgi import application
 
     environ = {
@@ -363,7 +363,7 @@ def wsgi_get(path: str, method="GET", **headers) -> tuple[str, list[tuple[str, s
     return started["status"], started["headers"], body
 
 
-def test_gunicorn_serves_the_link_without_the_console_middleware(
+def test_the_wsgi_application_serves_the_link_without_the_console_middleware(
     org, customer, article, django_assert_num_queries
 ):
     link = tracked_link_for(material=article, staff=org.staff_a, customer=customer)
