@@ -12,15 +12,23 @@ and overall), queries per batch, the CPU time of this process and of its Postgre
     .venv/bin/siyu migrate
     .venv/bin/python benchmarks/seed.py --customers 100000 --no-orders
     .venv/bin/python benchmarks/ingest.py --batches 100 --phases
+
+With --server T the same bodies go over HTTP to one `siyu serve` process with T threads, from
+--clients connections at once: a web process's own figure, where one request's Python work
+overlaps another's wait on PostgreSQL.
 """
 
 import argparse
+import http.client
 import json
 import os
 import random
 import resource
+import socket
 import statistics
+import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -133,6 +141,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1_000)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--phases", action="store_true", help="split the time by step")
+    parser.add_argument("--server", type=int, metavar="THREADS", help="over HTTP, see above")
+    parser.add_argument("--clients", type=int, default=2, help="connections with --server")
     args = parser.parse_args()
 
     phones, unionids = known("phone", 100_000), known("wechat_unionid", 100_000)
@@ -146,6 +156,10 @@ def main() -> None:
     run = uuid.uuid4().hex[:8]
     bodies = [batch_body(rng, phones, unionids, run, b, args.size) for b in range(args.batches)]
 
+    if args.server:
+        warm = [batch_body(rng, phones, unionids, f"{run}w", b, args.size) for b in range(8)]
+        served(args, bodies, warm, raw_key)
+        return
     phases = Phases()
     if args.phases:
         phases.wrap(events_api, "batch_items", "parse")
@@ -203,6 +217,99 @@ def main() -> None:
             seconds, cpu = phases.seconds[label], phases.cpu[label]
             print(f"  {label:>30}: {seconds / args.batches * 1000:6.1f} ({seconds / total:4.0%})"
                   f" {cpu / args.batches * 1000:8.1f}")  # fmt: skip
+
+
+def served(args: argparse.Namespace, bodies: list[str], warm: list[str], raw_key: str) -> None:
+    """POST the bodies to one `siyu serve` process from several connections; print events/s
+    and the CPU time per batch of the server process and of its PostgreSQL backends. The
+    `warm` bodies go first, unmeasured: each server thread imports and connects on its first."""
+    from siyu.cli import _serve_argv
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    argv = _serve_argv(("127.0.0.1", port), 1, args.server)
+    argv.remove("--access-log")
+    server = subprocess.Popen(argv, env={**os.environ, "SIYU_DEBUG": "0"})
+    headers = {"Authorization": f"Bearer {raw_key}", "Content-Type": "application/json"}
+
+    def post(conn: http.client.HTTPConnection, body: bytes) -> None:
+        conn.request("POST", "/api/v1/events/batch", body, headers)
+        response = conn.getresponse()
+        answer = response.read()
+        if response.status != 200 or json.loads(answer)["accepted"] != args.size:
+            sys.exit(f"batch not fully accepted: {response.status} {answer[:300]}")
+
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        connections = [http.client.HTTPConnection("127.0.0.1", port) for _ in range(args.clients)]
+        threads = [
+            threading.Thread(target=post, args=(c, w.encode()))
+            for c, w in zip(connections, warm, strict=False)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        processes = [
+            server.pid,
+            *map(int, Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()),
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pid FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            backends = [pid for (pid,) in cursor.fetchall()]
+        before = {pid: process_cpu(pid) for pid in processes + backends}
+        queue = [body.encode() for body in bodies]
+        lock = threading.Lock()
+
+        def client(conn: http.client.HTTPConnection) -> None:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    body = queue.pop()
+                post(conn, body)
+
+        start = time.perf_counter()
+        threads = [threading.Thread(target=client, args=(c,)) for c in connections]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        wall = time.perf_counter() - start
+        spent = {pid: process_cpu(pid) - before[pid] for pid in before}
+    finally:
+        server.terminate()
+        server.wait()
+    web = sum(spent[pid] for pid in processes) / args.batches
+    db = sum(spent[pid] for pid in backends) / args.batches
+    print(
+        f"{connection.vendor}, siyu serve: 1 process x {args.server} threads, "
+        f"{args.clients} clients"
+    )
+    print(
+        f"  {args.batches} batches of {args.size} events: "
+        f"{args.batches * args.size / wall:,.0f} events/s ({wall:.1f} s)"
+    )
+    print(
+        f"  CPU per batch: {web * 1000:.0f} ms the server process + {db * 1000:.0f} ms PostgreSQL"
+    )
+
+
+def process_cpu(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 if __name__ == "__main__":
