@@ -204,6 +204,8 @@ class MaterialView(models.Model):
     token = models.CharField(max_length=32, unique=True)
     opened_at = models.DateTimeField(_("opened at"))
     seconds = models.PositiveIntegerField(_("seconds read"), default=0)
+    # How much of `seconds` the link's seconds_read holds already: the follow-up adds the rest.
+    seconds_counted = models.PositiveIntegerField(db_default=0)
 
     class FollowUp(models.IntegerChoices):
         DONE = 0

@@ -76,6 +76,40 @@ def test_a_longer_read_rewrites_the_text_without_counting_an_open(org, article):
 
 
 @pytest.mark.django_db
+def test_the_link_s_counters_add_each_open_and_second_once_over_many_runs(org, article):
+    customer = CustomerFactory(owner=org.staff_a, name="张三")
+    link = tracked_link_for(material=article, staff=org.staff_a, customer=customer)
+    other = tracked_link_for(material=article, staff=org.staff_b, customer=customer)
+    open_without_follow_up(link, times=2)
+    first, second = MaterialView.objects.order_by("pk")
+    material_view_read(code=link.code, token=first.token, seconds=40)  # before its follow-up
+    open_without_follow_up(other)
+    assert services.material_views_follow_up(batch=2) == 3  # two batches: the link in both
+    link.refresh_from_db()
+    assert (link.view_count, link.seconds_read) == (2, 40)
+    # Longer reads after the follow-up add what they add, and a shorter beacon nothing.
+    material_view_read(code=link.code, token=first.token, seconds=100)
+    material_view_read(code=link.code, token=second.token, seconds=30)
+    material_view_read(code=link.code, token=second.token, seconds=10)
+    open_without_follow_up(link)
+    assert services.material_views_follow_up() == 3
+    assert services.material_views_follow_up() == 0  # again: nothing counted twice
+    link.refresh_from_db()
+    views = MaterialView.objects.filter(link=link)
+    assert (
+        (link.view_count, link.seconds_read)
+        == (3, 130)
+        == (
+            views.count(),
+            sum(v.seconds for v in views),
+        )
+    )
+    assert link.last_viewed_at == views.latest("opened_at").opened_at
+    other.refresh_from_db()
+    assert (other.view_count, other.seconds_read) == (1, 0)
+
+
+@pytest.mark.django_db
 def test_one_run_over_many_links_costs_a_fixed_number_of_queries(
     org, article, django_assert_max_num_queries
 ):
