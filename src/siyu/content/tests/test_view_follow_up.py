@@ -2,12 +2,14 @@
 task, kicked at most once per process every few seconds (and swept each minute), turns every
 pending view into its event, the link's counters and one notification per link."""
 
+import importlib
+
 import pytest
 from django.test import Client
 from huey.contrib.djhuey import HUEY
 
 from siyu.content import services
-from siyu.content.models import Material, MaterialView
+from siyu.content.models import Material, MaterialView, TrackedLink
 from siyu.content.services import material_view_read, tracked_link_for
 from siyu.content.tasks import material_views_follow_up_sweep, material_views_follow_up_task
 from siyu.content.tests.factories import MaterialFactory
@@ -164,3 +166,26 @@ def test_a_process_kicks_the_worker_once_per_delay_not_once_per_view(
     assert MaterialView.objects.filter(follow_up=Pending.OPEN).count() == 5
     material_views_follow_up_task.call_local()
     assert Notification.objects.get().count == 5
+
+
+@pytest.mark.django_db
+def test_the_migration_starts_the_counters_from_what_was_followed_up(org, article):
+    from django.apps import apps
+
+    migration = importlib.import_module("siyu.content.migrations.0007_view_counters_incremental")
+    customer = CustomerFactory(owner=org.staff_a, name="张三")
+    link = tracked_link_for(material=article, staff=org.staff_a, customer=customer)
+    open_without_follow_up(link, times=3)
+    done, read, _pending = MaterialView.objects.order_by("pk")
+    MaterialView.objects.filter(pk=done.pk).update(follow_up=Pending.DONE, seconds=50)
+    MaterialView.objects.filter(pk=read.pk).update(follow_up=Pending.READ, seconds=20)
+    # What the recounting follow-up left: every view, pending or not.
+    TrackedLink.objects.filter(pk=link.pk).update(view_count=3, seconds_read=70)
+
+    migration.count_what_was_followed_up(apps, None)
+    link.refresh_from_db()
+    assert (link.view_count, link.seconds_read) == (2, 50)
+    assert link.last_viewed_at == read.opened_at
+    services.material_views_follow_up()  # the pending open and the longer read
+    link.refresh_from_db()
+    assert (link.view_count, link.seconds_read) == (3, 70)
