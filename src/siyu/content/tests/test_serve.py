@@ -34,6 +34,22 @@ def test_bind_reads_host_and_port_and_refuses_anything_else():
             _bind(wrong)
 
 
+def test_the_server_s_environment_stays_out_of_the_request(monkeypatch):
+    from siyu.wsgi import without_process_environment
+
+    monkeypatch.setenv("SIYU_SECRET_KEY", "not-for-request-meta")
+    seen = {}
+
+    def app(environ, start_response):
+        seen.update(environ)
+        return []
+
+    request = {"PATH_INFO": "/m/abc", "HTTP_HOST": "scrm.example.com", "REMOTE_ADDR": "10.0.0.9"}
+    without_process_environment(app)({**os.environ, **request}, lambda *args: None)
+    assert "SIYU_SECRET_KEY" not in seen and "PATH" not in seen
+    assert seen == request
+
+
 def _database_url(var_dir) -> str:
     """The test database for the server: PostgreSQL's by name, SQLite's (in memory) copied to
     where an embedded install keeps its file."""
