@@ -7,20 +7,26 @@ application = get_wsgi_application()
 
 from siyu.content.public_handler import with_public_links  # noqa: E402 (after setup)
 
-# What a request's environ may hold besides the server's environment.
-REQUEST_KEYS = ("HTTP_", "SERVER_", "REMOTE_", "REQUEST_", "CONTENT_", "wsgi.")
+# What a request's environ holds besides its headers (HTTP_*), which the server sets itself.
+REQUEST_KEYS = ("SERVER_", "REMOTE_", "REQUEST_", "CONTENT_", "wsgi.")
 REQUEST_NAMES = {"PATH_INFO", "QUERY_STRING", "SCRIPT_NAME", "GATEWAY_INTERFACE", "RAW_URI"}
 
 
 def without_process_environment(app):
     """granian copies the server's whole environment into every request's environ (as CGI
-    did): SIYU_SECRET_KEY, the database URL with its password. Kept out of request.META, where
-    a debug page or a logged request would show them."""
-    private = [k for k in os.environ if not k.startswith(REQUEST_KEYS) and k not in REQUEST_NAMES]
+    did): SIYU_SECRET_KEY, the database URL with its password, and any HTTP_PROXY, which Django
+    would take for a header the client sent. Kept out of request.META; a header the client did
+    send under such a name (another value) stays."""
+    process = [
+        (key, value)
+        for key, value in os.environ.items()
+        if not key.startswith(REQUEST_KEYS) and key not in REQUEST_NAMES
+    ]
 
     def scrubbed(environ, start_response):
-        for key in private:
-            environ.pop(key, None)
+        for key, value in process:
+            if environ.get(key) == value:
+                del environ[key]
         return app(environ, start_response)
 
     return scrubbed

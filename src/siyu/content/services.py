@@ -413,10 +413,11 @@ def material_views_follow_up(*, batch: int = FOLLOW_UP_BATCH) -> int:
 
 @transaction.atomic
 def _follow_up_batch(batch: int) -> int:
-    """One set of pending views: the links' counters from their views, a `material_viewed`
-    event per new open with a customer (once per visit), and one notification per link for
-    its sharer (or the material's owner) counting the new opens — a longer read only
-    rewrites the text. A fixed number of statements whatever the batch holds."""
+    """One set of pending views: their new opens and reading time added to their links'
+    counters, a `material_viewed` event per new open with a customer (once per visit), and one
+    notification per link for its sharer (or the material's owner) counting the new opens — a
+    longer read only rewrites the text. A fixed number of statements whatever the batch holds.
+    """
     claimed = dict(
         MaterialView.objects.filter(follow_up__gt=FollowUp.DONE)
         .order_by("pk")
