@@ -26,7 +26,7 @@ from pydantic_core import PydanticSerializationError, from_json, to_json
 from typing_extensions import TypedDict
 
 from siyu.core.errors import DomainError
-from siyu.customers.identifiers import Identifier, normalize_identifier
+from siyu.customers.identifiers import Identifier, normalize_identifier, normalize_value
 from siyu.customers.models import Identity
 
 MAX_BATCH = 1_000
@@ -313,23 +313,22 @@ class Item:
 def item_quick(wire: dict, earliest: datetime, latest: datetime) -> Item | None:
     """The Item of an event whose shape pydantic-core has checked, when the common case shows
     it valid; None when EventIn must judge it."""
+    at = wire["occurred_at"]
+    if not earliest <= at <= latest:
+        return None
     keys = []
-    for kind, value in wire["customer"].items():
-        if value is None:
-            continue
-        if kind not in KIND_ORDER:  # a WeChat openid and its app id
-            return None
-        try:
-            keys.append(normalize_identifier(kind, value).key())
-        except DomainError:
-            return None
+    try:
+        for kind, value in wire["customer"].items():
+            if value is not None:
+                if kind not in KIND_ORDER:  # a WeChat openid and its app id
+                    return None
+                keys.append((kind, "", normalize_value(kind, value)))
+    except DomainError:
+        return None
     if not keys:
         return None
     if len(keys) > 1:
         keys.sort(key=lambda key: KIND_ORDER[key[0]])
-    at = wire["occurred_at"]
-    if not earliest <= at <= latest:
-        return None
     source = wire.get("source", "")
     key = wire.get("idempotency_key")
     if (source and CONTROL.search(source)) or (key and CONTROL.search(key)):
