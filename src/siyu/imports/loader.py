@@ -215,8 +215,9 @@ def _match_existing(groups: list[Group]) -> None:
 def _value_tests(values: list[str]) -> Iterator[tuple[str, list]]:
     """SQL tests for `value` among `values`, with their parameters."""
     if connection.vendor == "postgresql":
-        # One array parameter: thousands of placeholders cost more than the lookup itself.
-        yield "= ANY(%s)", [values]
+        # One JSON text: thousands of placeholders cost more than the lookup itself, and
+        # psycopg quotes an array parameter element by element in Python.
+        yield "= ANY(ARRAY(SELECT jsonb_array_elements_text(%s::jsonb)))", [json.dumps(values)]
         return
     if connection.vendor == "sqlite":
         # One JSON parameter, and the answer as one JSON value (see _match_existing): the driver
