@@ -26,6 +26,7 @@ from itertools import islice
 from django.core.management.color import no_style
 from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
 from django.utils import timezone
+from pydantic_core import to_json
 
 Row = Sequence[object]
 CHUNK_SIZE = 10_000
@@ -280,14 +281,29 @@ def select_in(
     column = {f.name: f.column for f in model._meta.concrete_fields}
     column.update({f.attname: f.column for f in model._meta.concrete_fields})
     conditions = [f"{quote(column[name])} = %s" for name in where]
-    conditions.append(f"{quote(column[key])} = ANY(%s)")
+    test, params = any_of(values)
+    conditions.append(f"{quote(column[key])} {test}")
     sql = (
         f"SELECT {', '.join(quote(column[c]) for c in columns)} "
         f"FROM {quote(model._meta.db_table)} WHERE {' AND '.join(conditions)}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*where.values(), list(values)])
+        cursor.execute(sql, [*where.values(), *params])
         yield from cursor.fetchall()
+
+
+def any_of(values: Iterable[object]) -> tuple[str, list]:
+    """PostgreSQL: the test `= ANY(…)` for a column among many values, and its parameters.
+
+    Strings travel as one JSON text, which PostgreSQL unpacks: psycopg would quote an array
+    parameter element by element in Python, milliseconds for a few thousand values.
+    """
+    values = list(values)
+    if values and all(type(v) is str for v in values):
+        return "= ANY(ARRAY(SELECT jsonb_array_elements_text(%s::jsonb)))", [
+            to_json(values).decode()
+        ]
+    return "= ANY(%s)", [values]
 
 
 def reserve_ids(model: type[models.Model], count: int, *, using: str = DEFAULT_DB_ALIAS) -> range:

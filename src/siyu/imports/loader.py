@@ -20,7 +20,7 @@ from django.db import IntegrityError, connection
 from django.utils import timezone
 
 from siyu.commerce.models import Order, OrderItem
-from siyu.core.bulk import bulk_insert, bulk_update, reserve_ids, select_in
+from siyu.core.bulk import any_of, bulk_insert, bulk_update, reserve_ids, select_in
 from siyu.customers.identifiers import name_pinyin
 from siyu.customers.models import Channel, Customer, Identity
 from siyu.customers.services import customers_merge
@@ -215,9 +215,8 @@ def _match_existing(groups: list[Group]) -> None:
 def _value_tests(values: list[str]) -> Iterator[tuple[str, list]]:
     """SQL tests for `value` among `values`, with their parameters."""
     if connection.vendor == "postgresql":
-        # One JSON text: thousands of placeholders cost more than the lookup itself, and
-        # psycopg quotes an array parameter element by element in Python.
-        yield "= ANY(ARRAY(SELECT jsonb_array_elements_text(%s::jsonb)))", [json.dumps(values)]
+        # One parameter: thousands of placeholders cost more than the lookup itself.
+        yield any_of(values)
         return
     if connection.vendor == "sqlite":
         # One JSON parameter, and the answer as one JSON value (see _match_existing): the driver

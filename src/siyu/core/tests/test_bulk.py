@@ -11,6 +11,7 @@ from siyu.core.bulk import (
     bulk_insert_ignoring_conflicts,
     load_mode,
     reserve_ids,
+    select_in,
 )
 from siyu.customers.models import Channel, Customer, Identity
 from siyu.customers.tests.factories import CustomerFactory
@@ -129,6 +130,22 @@ def test_the_rows_written_are_returned_and_json_text_is_stored_as_its_value(db, 
         "nested": {"ok": True},
     }
     assert Event.objects.filter(properties__nested__ok=True).count() == 1
+
+
+def test_select_in_finds_rows_among_many_values_whatever_they_hold(db):
+    # given identities whose values hold quotes, backslashes, braces, commas and Chinese
+    awkward = ["o'neil", "back\\slash", '{"json": [1]}', "a,b", '"quoted"', "会员 007", "NULL"]
+    customer = CustomerFactory()
+    for value in awkward:
+        Identity.objects.create(customer=customer, kind="store_member_no", value=value)
+    # when they are asked for among 3,000 values, most of them stored nowhere
+    wanted = [f"nobody-{i}" for i in range(3_000 - len(awkward))] + awkward
+    found = select_in(Identity, ["value"], "value", wanted, where={"kind": "store_member_no"})
+    # then exactly the stored ones come back; ids work the same way
+    assert sorted(v for (v,) in found) == sorted(awkward)
+    ids = list(Identity.objects.filter(value__in=awkward[:2]).values_list("id", flat=True))
+    assert sorted(select_in(Identity, ["id"], "id", [*ids, 10**12])) == sorted((i,) for i in ids)
+    assert list(select_in(Identity, ["id"], "value", [])) == []
 
 
 @pytest.mark.django_db(transaction=True)
