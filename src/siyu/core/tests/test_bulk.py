@@ -133,16 +133,19 @@ def test_the_rows_written_are_returned_and_json_text_is_stored_as_its_value(db, 
 
 
 def test_select_in_finds_rows_among_many_values_whatever_they_hold(db):
-    # given identities whose values hold quotes, backslashes, braces, commas and Chinese
+    # given identities whose values hold quotes, backslashes, braces, commas, Chinese, a tab
     awkward = ["o'neil", "back\\slash", '{"json": [1]}', "a,b", '"quoted"', "会员 007", "NULL"]
     customer = CustomerFactory()
-    for value in awkward:
+    for value in [*awkward, "tab\there"]:
         Identity.objects.create(customer=customer, kind="store_member_no", value=value)
     # when they are asked for among 3,000 values, most of them stored nowhere
     wanted = [f"nobody-{i}" for i in range(3_000 - len(awkward))] + awkward
     found = select_in(Identity, ["value"], "value", wanted, where={"kind": "store_member_no"})
-    # then exactly the stored ones come back; ids work the same way
+    # then exactly the stored ones come back, also when a tab is among the values asked for;
+    # ids work the same way
     assert sorted(v for (v,) in found) == sorted(awkward)
+    with_tab = select_in(Identity, ["value"], "value", [*wanted, "tab\there"])
+    assert sorted(v for (v,) in with_tab) == sorted([*awkward, "tab\there"])
     ids = list(Identity.objects.filter(value__in=awkward[:2]).values_list("id", flat=True))
     assert sorted(select_in(Identity, ["id"], "id", [*ids, 10**12])) == sorted((i,) for i in ids)
     assert list(select_in(Identity, ["id"], "value", [])) == []
