@@ -8,6 +8,7 @@ import os
 import shutil
 
 import pytest
+from django.db import connections
 
 from siyu.core.models import AuditLog
 from siyu.customers.tests.factories import CustomerFactory, PhoneIdentityFactory
@@ -33,6 +34,9 @@ def browser_page():
         page.set_default_timeout(15_000)
         yield page
         browser.close()
+        # The test's ORM calls ran with Playwright's event loop current, so Django gave them
+        # connections of their own, which the test database's teardown would find still open.
+        connections.close_all()
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
