@@ -1,8 +1,15 @@
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from siyu.customers.models import Channel
+
+# A chunk commits every few seconds; this long without one means the job's process is gone.
+STALLED_AFTER = timedelta(minutes=10)
 
 
 class SavedMapping(models.Model):
@@ -59,6 +66,10 @@ class ImportJob(models.Model):
     )
     state = models.CharField(max_length=16, choices=State.choices, default=State.UPLOADED)
     message = models.TextField(_("message"), blank=True)
+    # The process running the job claims it, and proves it alive with each chunk it commits;
+    # a running job without a heartbeat for STALLED_AFTER lost its process (see `stalled`).
+    runner = models.CharField(max_length=32, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     rows_total = models.PositiveIntegerField(default=0, help_text="estimated, for progress")
     rows_read = models.PositiveIntegerField(default=0)
@@ -97,6 +108,21 @@ class ImportJob(models.Model):
             "invalid": self.invalid,
             "skipped": self.skipped,
         }
+
+    @property
+    def stalled(self) -> bool:
+        """Running, yet nothing committed for STALLED_AFTER: the worker was killed or restarted
+        mid-job. Such a job can be resumed or rolled back; its lost process can no longer
+        commit (its claim is taken from it)."""
+        return self.state == self.State.RUNNING and (
+            self.heartbeat_at is None or self.heartbeat_at < timezone.now() - STALLED_AFTER
+        )
+
+    @classmethod
+    def stalled_q(cls) -> Q:
+        return Q(state=cls.State.RUNNING) & (
+            Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=timezone.now() - STALLED_AFTER)
+        )
 
     @property
     def failed_rows(self) -> int:

@@ -4,14 +4,16 @@ import hashlib
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import Error, IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from siyu.commerce.models import Order, OrderItem
@@ -29,7 +31,13 @@ from siyu.imports.loader import (
     read_ahead,
     resolve_rows,
 )
-from siyu.imports.models import ImportedRange, ImportJob, ImportRowError, SavedMapping
+from siyu.imports.models import (
+    STALLED_AFTER,
+    ImportedRange,
+    ImportJob,
+    ImportRowError,
+    SavedMapping,
+)
 from siyu.imports.readers import ImportFileError, open_table
 from siyu.imports.reports import write_error_report
 from siyu.imports.rows import RowError
@@ -138,32 +146,42 @@ def import_job_preview(*, job: ImportJob, progress: Progress | None = None) -> I
 def import_job_run(*, job: ImportJob, progress: Progress | None = None, actor=None) -> ImportJob:
     """Load the file in chunks, each committed with the job's counters.
 
-    A job that failed or was stopped resumes after its last committed chunk; a finished job is
-    left as it is. Raises nothing for bad data: the job ends failed with the reason.
+    A job that failed or was interrupted resumes after its last committed chunk, and so does a
+    stalled one (its process was killed); a finished job is left as it is. Raises nothing for
+    bad data: the job ends failed with the reason. Raises DomainError when the job is running
+    in another process.
     """
-    if job.state in (ImportJob.State.DONE, ImportJob.State.CANCELLED):
+    runner = _claim(job)
+    if runner is None:  # it has ended
         return job
-    job.state = ImportJob.State.RUNNING
-    job.started_at = job.started_at or timezone.now()
-    job.message = ""
-    job.save(update_fields=["state", "started_at", "message"])
     try:
         # One import.completed event instead of one per imported row (docs/webhooks.md).
         with webhooks_muted():
-            for _ in _run_chunks(job, progress):
-                job.refresh_from_db(fields=["state"])
+            for _ in _run_chunks(job, runner, progress):
                 if job.state == ImportJob.State.CANCELLED:
                     return job
-    except (DomainError, IntegrityError, OSError) as exc:
-        job.state = ImportJob.State.FAILED
-        job.message = getattr(exc, "message", str(exc))[:2000]
-        job.save(update_fields=["state", "message"])
+    except _Superseded:
+        job.refresh_from_db()
         return job
+    except (DomainError, IntegrityError, OSError) as exc:
+        _fail(job, runner, getattr(exc, "message", str(exc)))
+        return job
+    except BaseException:
+        # Interrupted (Ctrl-C, a worker told to stop): the open chunk was rolled back, and the
+        # job can be resumed at once rather than after STALLED_AFTER.
+        _fail(job, runner, "interrupted before the end; resume to continue after the last row")
+        raise
     job.error_report = import_job_report(job=job) if job.failed_rows else ""
-    job.state = ImportJob.State.DONE
-    job.finished_at = timezone.now()
     with transaction.atomic():
-        job.save(update_fields=["error_report", "state", "finished_at"])
+        finished = ImportJob.objects.filter(pk=job.pk, runner=runner).update(
+            error_report=job.error_report,
+            state=ImportJob.State.DONE,
+            finished_at=timezone.now(),
+            runner="",
+        )
+        job.refresh_from_db()
+        if not finished:  # rolled back or taken over as the last chunk committed
+            return job
         webhook_import_completed(job=job)
     audit_record(
         actor=actor or job.created_by,
@@ -175,7 +193,52 @@ def import_job_run(*, job: ImportJob, progress: Progress | None = None, actor=No
     return job
 
 
-def _run_chunks(job: ImportJob, progress: Progress | None) -> Iterator[None]:
+# States a job never leaves: running it again does nothing.
+FINAL = (ImportJob.State.DONE, ImportJob.State.CANCELLED, ImportJob.State.ROLLED_BACK)
+RESUMABLE = (ImportJob.State.UPLOADED, ImportJob.State.PREVIEWED, ImportJob.State.FAILED)
+
+
+class _Superseded(Exception):
+    """The job's claim passed to another process (or a rollback) while this one ran."""
+
+
+def _claim(job: ImportJob) -> str | None:
+    """Make this process the job's runner: one conditional UPDATE, so two workers given the
+    same job cannot both run it. A running job can be claimed when it waits for a worker
+    (queued by import_job_start) or has stalled; its old process then loses the claim."""
+    runner, now = uuid.uuid4().hex, timezone.now()
+    claimable = (
+        Q(state__in=RESUMABLE) | Q(state=ImportJob.State.RUNNING, runner="") | ImportJob.stalled_q()
+    )
+    claimed = ImportJob.objects.filter(claimable, pk=job.pk).update(
+        state=ImportJob.State.RUNNING,
+        runner=runner,
+        heartbeat_at=now,
+        started_at=Coalesce("started_at", now),
+        message="",
+    )
+    job.refresh_from_db()
+    if not claimed and job.state in FINAL:
+        return None
+    if not claimed:
+        last = timezone.localtime(job.heartbeat_at or job.created_at)
+        raise DomainError(
+            "this import is running in another process (last progress at "
+            f"{last:%Y-%m-%d %H:%M}); it can be resumed once it has made no progress for "
+            f"{STALLED_AFTER.seconds // 60} minutes"
+        )
+    return runner
+
+
+def _fail(job: ImportJob, runner: str, message: str) -> None:
+    with suppress(Error):  # the error may be the database itself
+        ImportJob.objects.filter(pk=job.pk, runner=runner).update(
+            state=ImportJob.State.FAILED, message=message[:2000], runner=""
+        )
+        job.refresh_from_db()
+
+
+def _run_chunks(job: ImportJob, runner: str, progress: Progress | None) -> Iterator[None]:
     process = _process(job, start_after=job.rows_done, progress=progress)
     while True:
         with transaction.atomic():
@@ -205,7 +268,8 @@ def _run_chunks(job: ImportJob, progress: Progress | None) -> Iterator[None]:
                 ImportedRange(job=job, model=label, first_id=first, last_id=last)
                 for label, first, last in counts.ranges
             )
-            ImportJob.objects.filter(pk=job.pk).update(
+            # Only while this process holds the claim: otherwise the chunk rolls back whole.
+            kept = ImportJob.objects.filter(pk=job.pk, runner=runner).update(
                 rows_read=job.rows_read + len(parsed),
                 rows_done=parsed[-1].row if parsed else job.rows_done,
                 created=job.created + counts.created,
@@ -213,7 +277,10 @@ def _run_chunks(job: ImportJob, progress: Progress | None) -> Iterator[None]:
                 merged=job.merged + counts.merged,
                 invalid=job.invalid + counts.invalid,
                 skipped=job.skipped + counts.skipped,
+                heartbeat_at=timezone.now(),
             )
+            if not kept:
+                raise _Superseded
         job.refresh_from_db()
         yield
 
@@ -309,7 +376,7 @@ def import_job_report(*, job: ImportJob, fmt: str = "csv") -> str:
 
 def import_job_cancel(*, job: ImportJob) -> ImportJob:
     """Stop a job after its current chunk; what was committed stays and is counted."""
-    if job.state in (ImportJob.State.DONE, ImportJob.State.CANCELLED):
+    if job.state in FINAL:
         raise DomainError("this import has already ended")
     ImportJob.objects.filter(pk=job.pk).update(state=ImportJob.State.CANCELLED)
     job.refresh_from_db()
@@ -376,10 +443,16 @@ def import_job_rollback(*, job: ImportJob, actor=None) -> ImportJob:
     A customer the job created is kept when it has gained anything since (a friendship, an
     order or identity from elsewhere, a merge), so a rollback never loses other data.
     Attribute fills and merges the job made stay, and so does the tag history.
-    Raises DomainError for a running job.
+    Raises DomainError for a running job, unless it has stalled: its lost process can then
+    commit nothing more (the claim is taken from it here).
     """
-    if job.state in (ImportJob.State.RUNNING, ImportJob.State.ROLLED_BACK):
+    # Locked: a chunk being committed finishes first, and is rolled back here with the rest.
+    job = ImportJob.objects.select_for_update().get(pk=job.pk)
+    if job.state == ImportJob.State.ROLLED_BACK or (
+        job.state == ImportJob.State.RUNNING and not job.stalled
+    ):
         raise DomainError(f"a {job.get_state_display()} import cannot be rolled back")
+    job.runner = ""
     ranges: dict[str, Q] = {}
     for block in job.ranges.all():
         ranges[block.model] = ranges.get(block.model, Q(pk__in=[])) | Q(
@@ -410,7 +483,7 @@ def import_job_rollback(*, job: ImportJob, actor=None) -> ImportJob:
         f"rolled back: {removed_customers} customers, {removed_identities} identities and "
         f"{removed_orders} orders removed; {kept} customers kept because they have other data"
     )
-    job.save(update_fields=["state", "message"])
+    job.save(update_fields=["state", "message", "runner"])
     audit_record(
         actor=actor,
         action=AuditLog.Action.DELETE,
@@ -425,7 +498,7 @@ def _rollback_tags(job: ImportJob, assignments: Q, actor) -> ImportJob:
     removed = remove_assignments(assignments, user=actor)
     job.state = ImportJob.State.ROLLED_BACK
     job.message = f"rolled back: {removed} tag assignments removed"
-    job.save(update_fields=["state", "message"])
+    job.save(update_fields=["state", "message", "runner"])
     audit_record(
         actor=actor,
         action=AuditLog.Action.DELETE,
@@ -437,14 +510,15 @@ def _rollback_tags(job: ImportJob, assignments: Q, actor) -> ImportJob:
 
 
 def import_job_start(*, job: ImportJob) -> bool:
-    """Claim a previewed or failed job for a worker; False if it is not startable now.
+    """Queue a previewed, failed or stalled job for a worker; False if it is not startable now.
 
-    One conditional UPDATE, so two clicks cannot queue the same job twice.
+    One conditional UPDATE, so two clicks cannot queue the same job twice. The job waits,
+    running without a runner, until a worker claims it (import_job_run).
     """
-    startable = (ImportJob.State.PREVIEWED, ImportJob.State.FAILED)
+    startable = Q(state__in=(ImportJob.State.PREVIEWED, ImportJob.State.FAILED))
     return bool(
-        ImportJob.objects.filter(pk=job.pk, state__in=startable).update(
-            state=ImportJob.State.RUNNING
+        ImportJob.objects.filter(startable | ImportJob.stalled_q(), pk=job.pk).update(
+            state=ImportJob.State.RUNNING, runner="", heartbeat_at=timezone.now()
         )
     )
 

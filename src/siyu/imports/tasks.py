@@ -1,5 +1,8 @@
+from contextlib import suppress
+
 from huey.contrib.djhuey import db_task
 
+from siyu.core.errors import DomainError
 from siyu.imports.models import ImportJob
 from siyu.imports.services import import_job_preview, import_job_run
 
@@ -9,7 +12,9 @@ def import_job_run_task(job_id: int) -> None:
     """Run or resume a job; its committed chunks are its progress."""
     job = ImportJob.objects.filter(pk=job_id).first()
     if job is not None:
-        import_job_run(job=job)
+        # DomainError: another worker claimed it, as a stalled job resumed is queued again.
+        with suppress(DomainError):
+            import_job_run(job=job)
 
 
 @db_task()

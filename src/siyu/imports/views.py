@@ -234,17 +234,17 @@ def job_detail(request, pk: int):
         "imports/detail.html",
         {
             "job": job,
-            "polling": job.state in POLLING,
+            "polling": job.state in POLLING and not job.stalled,
             "progress": _progress(job),
             "preset_label": preset.label if preset else "",
             "mapping": [(target_label(t), name) for t, name in job.columns.items()],
             "preview_counts": _counts(preview.get("counts") or {}, job.kind),
             "preview_rows": [_preview_row(r, full) for r in preview.get("rows", [])],
             "counts": _counts(job.counts, job.kind),
-            "can_start": job.state in STARTABLE,
+            "can_start": job.state in STARTABLE or job.stalled,
             "has_report": job.state in ENDED and job.failed_rows > 0,
-            "can_roll_back": job.state in (State.DONE, State.FAILED, State.CANCELLED)
-            and job.started_at is not None,
+            "can_roll_back": job.started_at is not None
+            and (job.state in (State.DONE, State.FAILED, State.CANCELLED) or job.stalled),
         },
     )
 
@@ -252,7 +252,7 @@ def job_detail(request, pk: int):
 @role_required(LEADS)
 @require_POST
 def job_start(request, pk: int):
-    """Start a previewed job, or resume a failed one, in the background."""
+    """Start a previewed job, or resume a failed or stalled one, in the background."""
     job = import_job_get(pk)
     if import_job_start(job=job):
         transaction.on_commit(partial(import_job_run_task, job.pk))

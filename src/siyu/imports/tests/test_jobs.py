@@ -1,9 +1,11 @@
 """Import jobs end to end: parse, resolve through OneID, load set-based, resume, report."""
 
 import csv
+from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.db.models import F
 
 from siyu.commerce.models import Order, OrderItem
 from siyu.core.errors import DomainError
@@ -12,9 +14,16 @@ from siyu.customers.models import Customer, Identity, MergeRecord
 from siyu.customers.services import customer_resolve
 from siyu.customers.tests.factories import ChannelFactory
 from siyu.imports import services
-from siyu.imports.models import ImportJob
+from siyu.imports.models import STALLED_AFTER, ImportJob
 from siyu.imports.readers import ImportFileError
-from siyu.imports.services import import_job_create, import_job_preview, import_job_run
+from siyu.imports.services import (
+    import_job_cancel,
+    import_job_create,
+    import_job_preview,
+    import_job_rollback,
+    import_job_run,
+    import_job_start,
+)
 
 MEMBERS = ["姓名", "手机号", "性别", "生日", "城市"]
 
@@ -121,23 +130,39 @@ def test_a_dry_run_counts_exactly_and_writes_nothing(tmall, members):
     assert Customer.objects.count() == 0 and Identity.objects.count() == 0
 
 
-def test_a_job_killed_midway_keeps_whole_chunks_and_resumes_to_the_same_result(
-    tmall, members, monkeypatch
-):
-    monkeypatch.setattr(services, "CHUNK_ROWS", 2)
-    monkeypatch.setattr(services, "SQLITE_CHUNK_ROWS", 2)
-    job = import_job_create(path=members, kind="customer", channel=tmall)
+def dies_in_chunk(number, exc=KeyboardInterrupt):
+    """A progress callback that raises while chunk `number` is open (before its commit)."""
     calls = []
 
-    def dies_in_second_chunk(count):
+    def progress(count):
         calls.append(count)
-        if len(calls) == 2:
-            raise KeyboardInterrupt  # the worker is killed while the chunk is open
+        if len(calls) == number:
+            raise exc
 
-    with pytest.raises(KeyboardInterrupt):
-        import_job_run(job=job, progress=dies_in_second_chunk)
+    return progress
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    monkeypatch.setattr(services, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(services, "SQLITE_CHUNK_ROWS", 2)
+
+
+def later(job: ImportJob, by=STALLED_AFTER + timedelta(seconds=1)) -> None:
+    """The clock moves on: the job's last heartbeat is `by` further in the past."""
+    ImportJob.objects.filter(pk=job.pk).update(heartbeat_at=F("heartbeat_at") - by)
+
+
+def test_an_interrupted_job_keeps_whole_chunks_and_resumes_at_once_to_the_same_result(
+    tmall, members, small_chunks
+):
+    job = import_job_create(path=members, kind="customer", channel=tmall)
+
+    with pytest.raises(KeyboardInterrupt):  # Ctrl-C, or a worker told to stop
+        import_job_run(job=job, progress=dies_in_chunk(2))
     job.refresh_from_db()
-    assert (job.state, job.rows_done, job.created) == (ImportJob.State.RUNNING, 3, 2)
+    assert (job.state, job.rows_done, job.created) == (ImportJob.State.FAILED, 3, 2)
+    assert "interrupted" in job.message
     assert Customer.objects.count() == 2  # the open chunk left nothing behind
 
     job = import_job_run(job=job)
@@ -145,6 +170,99 @@ def test_a_job_killed_midway_keeps_whole_chunks_and_resumes_to_the_same_result(
     assert job.state == ImportJob.State.DONE
     assert (job.created, job.matched, job.invalid, job.skipped) == (3, 1, 1, 1)
     assert Customer.objects.count() == 3
+
+
+def test_a_killed_job_stalls_and_can_then_be_resumed(tmall, members, small_chunks, monkeypatch):
+    job = import_job_create(path=members, kind="customer", channel=tmall)
+    with monkeypatch.context() as killed:  # the process dies without a word: no handler runs
+        killed.setattr(services, "_fail", lambda *args: None)
+        with pytest.raises(KeyboardInterrupt):
+            import_job_run(job=job, progress=dies_in_chunk(2))
+    job.refresh_from_db()
+    assert job.state == ImportJob.State.RUNNING and not job.stalled
+
+    # Until it has stalled, it may be a live worker's: neither resumed nor rolled back.
+    with pytest.raises(DomainError, match="running in another process"):
+        import_job_run(job=job)
+    with pytest.raises(DomainError):
+        import_job_rollback(job=job)
+
+    later(job)
+    job.refresh_from_db()
+    assert job.stalled
+    job = import_job_run(job=job)
+
+    assert job.state == ImportJob.State.DONE and job.runner == ""
+    assert (job.created, job.matched, job.invalid, job.skipped) == (3, 1, 1, 1)
+    assert Customer.objects.count() == 3
+
+
+def test_a_stalled_job_can_be_rolled_back(tmall, members, small_chunks, monkeypatch):
+    job = import_job_create(path=members, kind="customer", channel=tmall)
+    monkeypatch.setattr(services, "_fail", lambda *args: None)
+    with pytest.raises(KeyboardInterrupt):
+        import_job_run(job=job, progress=dies_in_chunk(2))
+    later(job)
+
+    job = import_job_rollback(job=ImportJob.objects.get(pk=job.pk))
+
+    assert job.state == ImportJob.State.ROLLED_BACK and job.runner == ""
+    assert not Customer.objects.exists()
+    assert import_job_run(job=job).state == ImportJob.State.ROLLED_BACK  # and stays so
+
+
+def test_a_chunk_is_not_kept_when_the_job_was_taken_from_its_process(tmall, members, small_chunks):
+    job = import_job_create(path=members, kind="customer", channel=tmall)
+    calls = []
+
+    def taken_over_in_second_chunk(count):
+        calls.append(count)
+        if len(calls) == 2:  # another worker resumed the job as stalled, or it was rolled back
+            ImportJob.objects.filter(pk=job.pk).update(runner="another worker")
+
+    job = import_job_run(job=job, progress=taken_over_in_second_chunk)
+
+    assert (job.rows_done, job.created) == (3, 2)  # the first chunk only
+    assert Customer.objects.count() == 2
+    assert job.state == ImportJob.State.RUNNING  # the job is the new runner's to finish
+
+
+def test_a_job_queued_twice_runs_once(tmall, members):
+    job = import_job_create(path=members, kind="customer", channel=tmall)
+    assert import_job_start(job=job) is False  # not previewed yet
+    ImportJob.objects.filter(pk=job.pk).update(state=ImportJob.State.PREVIEWED)
+    assert import_job_start(job=job) is True
+    assert import_job_start(job=job) is False
+
+    first = import_job_run(job=ImportJob.objects.get(pk=job.pk))
+    second = import_job_run(job=ImportJob.objects.get(pk=job.pk))
+
+    assert first.state == second.state == ImportJob.State.DONE
+    assert Customer.objects.count() == 3 and first.created == second.created == 3
+
+
+def test_a_job_cancelled_midway_keeps_its_committed_chunks_until_rolled_back(
+    tmall, members, small_chunks
+):
+    job = import_job_create(path=members, kind="customer", channel=tmall)
+    calls = []
+
+    def cancelled_in_first_chunk(count):
+        calls.append(count)
+        if len(calls) == 1:
+            import_job_cancel(job=ImportJob.objects.get(pk=job.pk))
+
+    job = import_job_run(job=job, progress=cancelled_in_first_chunk)
+
+    assert job.state == ImportJob.State.CANCELLED
+    assert (job.rows_done, job.created, Customer.objects.count()) == (3, 2, 2)
+    assert import_job_run(job=job).rows_done == 3  # a cancelled job does not go on
+    with pytest.raises(DomainError):
+        import_job_cancel(job=job)
+
+    job = import_job_rollback(job=job)
+
+    assert job.state == ImportJob.State.ROLLED_BACK and not Customer.objects.exists()
 
 
 def test_chunks_on_sqlite_are_larger_than_on_other_databases(tmall, members, monkeypatch):

@@ -239,7 +239,7 @@ def test_rolling_back_takes_off_only_the_assignments_this_job_made(people, tmp_p
         services.import_job_rollback(job=job)
 
 
-def test_a_tags_job_killed_midway_resumes_to_the_same_result(people, tagged, monkeypatch):
+def test_a_tags_job_interrupted_midway_resumes_to_the_same_result(people, tagged, monkeypatch):
     monkeypatch.setattr(services, "CHUNK_ROWS", 2)
     monkeypatch.setattr(services, "SQLITE_CHUNK_ROWS", 2)
     job = import_job_create(path=tagged, kind="tag", channel=None)
@@ -253,7 +253,7 @@ def test_a_tags_job_killed_midway_resumes_to_the_same_result(people, tagged, mon
     with pytest.raises(KeyboardInterrupt):
         import_job_run(job=job, progress=dies_in_second_chunk)
     job.refresh_from_db()
-    assert (job.state, job.rows_done, job.matched) == (ImportJob.State.RUNNING, 3, 2)
+    assert (job.state, job.rows_done, job.matched) == (ImportJob.State.FAILED, 3, 2)
     assert tags_of(people["wang"]) == set()
 
     job = import_job_run(job=job)

@@ -1,16 +1,19 @@
 """The imports console: upload, hand mapping, preview, start, progress, result, error report."""
 
+from datetime import timedelta
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext, override_settings
 from django.urls import reverse
+from django.utils import timezone
 
 from siyu.core.models import AuditLog
 from siyu.customers.models import Customer
 from siyu.customers.tests.factories import ChannelFactory
 from siyu.imports import forms
-from siyu.imports.models import ImportJob, SavedMapping
+from siyu.imports.models import STALLED_AFTER, ImportJob, SavedMapping
 from siyu.imports.services import import_job_create, import_job_run
 from siyu.imports.tests.files import csv_text
 
@@ -323,7 +326,13 @@ def test_history_pages_newest_first(org, tmall, login):
 
 
 def test_progress_partial_polls_while_running_and_stops_when_done(org, tmall, login):
-    job = make_job(tmall, state=ImportJob.State.RUNNING, rows_total=200, rows_read=50)
+    job = make_job(
+        tmall,
+        state=ImportJob.State.RUNNING,
+        rows_total=200,
+        rows_read=50,
+        heartbeat_at=timezone.now(),
+    )
     client = login(org.admin)
     url = reverse("imports:detail", args=[job.pk])
 
@@ -357,6 +366,61 @@ def test_a_failed_job_shows_the_reason_and_resumes(
 
     job.refresh_from_db()
     assert job.state == ImportJob.State.DONE and job.created == 3
+
+
+def test_a_stalled_job_says_so_and_resumes_from_its_page(
+    org, tmall, login, django_capture_on_commit_callbacks, tmp_path
+):
+    path = tmp_path / "m.csv"
+    path.write_text(csv_text(MEMBERS), encoding="utf-8")
+    started = timezone.now() - STALLED_AFTER - timedelta(minutes=1)
+    job = make_job(
+        tmall,
+        file=str(path),
+        preset="member_list",
+        rows_total=6,
+        state=ImportJob.State.RUNNING,
+        runner="a killed worker",
+        started_at=started,
+        heartbeat_at=started,
+    )
+    client = login(org.admin)
+    url = reverse("imports:detail", args=[job.pk])
+
+    content = client.get(url).content.decode()
+
+    assert "alert-warning" in content and 'hx-trigger="every 1s"' not in content
+    assert reverse("imports:start", args=[job.pk]) in content
+    assert reverse("imports:rollback", args=[job.pk]) in content
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("imports:start", args=[job.pk]))
+    job.refresh_from_db()
+    assert job.state == ImportJob.State.DONE and job.created == 3
+
+
+def test_a_running_job_is_neither_restarted_nor_rolled_back(
+    org, tmall, login, django_capture_on_commit_callbacks
+):
+    job = make_job(
+        tmall,
+        state=ImportJob.State.RUNNING,
+        runner="a live worker",
+        started_at=timezone.now(),
+        heartbeat_at=timezone.now(),
+    )
+    client = login(org.admin)
+    content = client.get(reverse("imports:detail", args=[job.pk])).content.decode()
+    assert reverse("imports:start", args=[job.pk]) not in content
+    assert reverse("imports:rollback", args=[job.pk]) not in content
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        started = client.post(reverse("imports:start", args=[job.pk]), follow=True)
+    rolled_back = client.post(reverse("imports:rollback", args=[job.pk]), follow=True)
+
+    assert callbacks == [] and "alert-error" in started.content.decode()
+    assert "cannot be rolled back" in rolled_back.content.decode()
+    job.refresh_from_db()
+    assert (job.state, job.runner) == (ImportJob.State.RUNNING, "a live worker")
 
 
 def test_a_job_that_is_not_startable_is_not_queued(
