@@ -225,7 +225,7 @@ def variant_promote(
     history but get weight 0, and the step's pending deliveries (not sent yet) switch to it.
 
     The test's figures and p-value are kept on the step (ab_result), each variant's sends and
-    replies are added to its script's statistics (usage_count, reply_count; only what was not
+    replies are added to its script's statistics (usage and sent counts, replies; only what was not
     added by an earlier promotion), and the promotion is audited. Promoting again, the same or
     another variant, is allowed. Raises DomainError when the variant is not the step's, the
     step has a single variant, or the campaign was cancelled.
@@ -258,8 +258,10 @@ def variant_promote(
         key = str(figures.variant.pk)
         sent_before, replied_before = recorded.get(key, [0, 0])
         if figures.variant.script_id:
+            sent = max(figures.sent - sent_before, 0)
             Script.objects.filter(pk=figures.variant.script_id).update(
-                usage_count=F("usage_count") + max(figures.sent - sent_before, 0),
+                usage_count=F("usage_count") + sent,
+                sent_count=F("sent_count") + sent,
                 reply_count=F("reply_count") + max(figures.replied - replied_before, 0),
             )
         recorded[key] = [max(figures.sent, sent_before), max(figures.replied, replied_before)]

@@ -122,8 +122,11 @@ class Script(models.Model):
     miniprogram_appid = models.CharField(_("mini-program appid"), max_length=64, blank=True)
     miniprogram_path = models.CharField(_("mini-program page"), max_length=200, blank=True)
     miniprogram_title = models.CharField(_("mini-program card title"), max_length=64, blank=True)
+    # Copies by staff and sends by campaigns; a reply can only be traced to a campaign's send,
+    # so the reply rate counts against those alone.
     usage_count = models.PositiveIntegerField(_("times used"), default=0)
-    reply_count = models.PositiveIntegerField(_("replies"), default=0)  # filled by campaigns
+    sent_count = models.PositiveIntegerField(_("times sent by campaigns"), default=0)
+    reply_count = models.PositiveIntegerField(_("replies"), default=0)
     active = models.BooleanField(_("active"), default=True)
     created_by = models.ForeignKey(
         Staff, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

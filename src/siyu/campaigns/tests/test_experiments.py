@@ -157,8 +157,16 @@ def test_promoting_the_winner_sends_only_it_and_records_the_result_once(
     assert Delivery.objects.filter(variant=a).count() == len(groups["A"]) - 1  # history kept
     a_script.refresh_from_db()
     b_script.refresh_from_db()
-    assert (a_script.usage_count, a_script.reply_count) == (len(groups["A"]) - 1, 0)
-    assert (b_script.usage_count, b_script.reply_count) == (len(groups["B"]), 1)
+    assert (a_script.usage_count, a_script.sent_count, a_script.reply_count) == (
+        len(groups["A"]) - 1,
+        len(groups["A"]) - 1,
+        0,
+    )
+    assert (b_script.usage_count, b_script.sent_count, b_script.reply_count) == (
+        len(groups["B"]),
+        len(groups["B"]),
+        1,
+    )
     step.refresh_from_db()
     assert step.ab_result["winner"] == b.pk and step.ab_result["method"] == METHOD
     audit = AuditLog.objects.get(target_type="campaigns.campaign", target_id=str(ab_journey.pk))
@@ -177,8 +185,8 @@ def test_promoting_the_winner_sends_only_it_and_records_the_result_once(
     variant_promote(step=step, variant=b, actor=org.admin.user)
     b_script.refresh_from_db()
     a_script.refresh_from_db()
-    assert b_script.usage_count == len(groups["B"]) + 1 + 6
-    assert a_script.usage_count == len(groups["A"]) - 1
+    assert b_script.usage_count == b_script.sent_count == len(groups["B"]) + 1 + 6
+    assert a_script.usage_count == a_script.sent_count == len(groups["A"]) - 1
 
 
 def test_promote_refuses_what_makes_no_sense(make_campaign, ab_journey, org, people):

@@ -198,6 +198,17 @@ def test_copying_counts_a_use(org, login):
     assert client.post(reverse("content:script_copied", args=[99999])).status_code == 404
 
 
+def test_the_library_shows_each_scripts_reply_rate_over_campaign_sends(org, login):
+    ScriptFactory(title="复购提醒", usage_count=50, sent_count=40, reply_count=10)
+    ScriptFactory(title="开场白", usage_count=7)  # copied by staff, never sent by a campaign
+
+    content = login(org.manager_a).get(reverse("content:scripts")).content.decode()
+
+    rows = {t: content.split(t, 1)[1].split("</tr>", 1)[0] for t in ("复购提醒", "开场白")}
+    assert "25%" in rows["复购提醒"] and "(10/40)" in rows["复购提醒"]
+    assert "%" not in rows["开场白"] and "—" in rows["开场白"]
+
+
 def test_list_pages_use_a_fixed_number_of_queries(org, login, django_assert_num_queries):
     client = login(org.manager_a)
     customer = CustomerFactory(owner=org.staff_a)
