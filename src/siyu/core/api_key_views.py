@@ -15,6 +15,7 @@ from siyu.core.api_keys import api_key_create, api_key_get, api_key_list, api_ke
 from siyu.core.audit import client_ip
 from siyu.core.errors import DomainError, form_add_error
 from siyu.core.models import ApiKey
+from siyu.org.models import Staff
 
 
 class ApiKeyForm(forms.Form):
@@ -23,7 +24,15 @@ class ApiKeyForm(forms.Form):
         label=gettext_lazy("Scopes"),
         choices=ApiKey.Scope.choices,
         widget=forms.CheckboxSelectMultiple,
-        help_text=gettext_lazy("A key with the read scope reads every customer, as an admin."),
+    )
+    staff = forms.ModelChoiceField(
+        label=gettext_lazy("Reads as"),
+        queryset=Staff.objects.filter(status=Staff.Status.ACTIVE).order_by("name"),
+        required=False,
+        empty_label=gettext_lazy("Nobody: every customer, as an admin (back-office systems)"),
+        help_text=gettext_lazy(
+            "A key that reads as a staff member sees only their customers, as in the console."
+        ),
     )
 
 

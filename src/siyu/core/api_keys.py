@@ -27,7 +27,7 @@ def _digest(raw_key: str) -> str:
 
 
 def api_key_list() -> QuerySet[ApiKey]:
-    return ApiKey.objects.select_related("created_by")
+    return ApiKey.objects.select_related("created_by", "staff")
 
 
 def api_key_get(pk: int) -> ApiKey:
@@ -35,9 +35,11 @@ def api_key_get(pk: int) -> ApiKey:
 
 
 def api_key_create(
-    *, actor, name: str, scopes: Iterable[str], ip: str | None = None
+    *, actor, name: str, scopes: Iterable[str], staff=None, ip: str | None = None
 ) -> tuple[ApiKey, str]:
-    """Create a key; return it with the full key text, which is not retrievable later."""
+    """Create a key; return it with the full key text, which is not retrievable later.
+
+    With `staff`, the key reads only what that staff member sees in the console."""
     name = name.strip()
     if not name:
         raise DomainError("a key needs a name", field="name")
@@ -54,6 +56,7 @@ def api_key_create(
         prefix=prefix,
         secret_hash=_digest(raw_key),
         scopes=scopes,
+        staff=staff,
         created_by=actor,
     )
     audit_record(
@@ -61,7 +64,7 @@ def api_key_create(
         action=AuditLog.Action.CREATE,
         target=key,
         summary=f"API key {key.name} ({prefix})",
-        detail={"scopes": scopes},
+        detail={"scopes": scopes, "reads_as": staff.name if staff else "admin"},
         ip=ip,
     )
     return key, raw_key
@@ -88,7 +91,11 @@ def api_key_authenticate(raw_key: str) -> ApiKey | None:
     # A NUL would reach PostgreSQL, which refuses it in text with an error, not a miss.
     if head != KEY_PREFIX or not prefix or not secret or len(raw_key) > 200 or "\x00" in raw_key:
         return None
-    key = ApiKey.objects.filter(prefix=prefix, revoked_at__isnull=True).first()
+    key = (
+        ApiKey.objects.filter(prefix=prefix, revoked_at__isnull=True)
+        .select_related("staff")
+        .first()
+    )
     if key is None or not hmac.compare_digest(key.secret_hash, _digest(raw_key.strip())):
         return None
     now = timezone.now()

@@ -43,8 +43,9 @@ class AuditLog(models.Model):
 
 class ApiKey(models.Model):
     """A credential for the REST API. Only the SHA-256 of the full key is kept; the key itself
-    is shown once, when it is created. A key reads as an admin does (it is tied to no staff
-    member), so the read scope is for trusted back-office systems only."""
+    is shown once, when it is created. A key tied to a staff member reads what that member
+    sees in the console; one tied to nobody reads as an admin does, for trusted back-office
+    systems only."""
 
     class Scope(models.TextChoices):
         INGEST = "ingest", _("ingest events")
@@ -56,6 +57,15 @@ class ApiKey(models.Model):
     prefix = models.CharField(_("prefix"), max_length=16, unique=True)
     secret_hash = models.CharField(max_length=64)
     scopes = models.JSONField(_("scopes"), default=list)
+    # Deleted with the member: a key must never outlive its scope and read as an admin.
+    staff = models.ForeignKey(
+        "org.Staff",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("reads as"),
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

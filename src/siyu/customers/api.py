@@ -16,14 +16,25 @@ from siyu.customers.selectors import CustomerFilters, customer_get, customer_sea
 from siyu.customers.services import customer_resolve
 from siyu.events.schemas import CONTROL
 from siyu.org.models import Staff
-from siyu.org.selectors import Viewer
+from siyu.org.selectors import NOBODY, Viewer
 
 router = Router(tags=["customers"])
 
 
 def key_viewer(key: ApiKey) -> Viewer:
-    """A key belongs to no staff member: it sees every customer, phones in full only with admin."""
-    return Viewer(None, None, Staff.Role.ADMIN, None, "admin" in key.scopes, f"API key {key.name}")
+    """What a key reads: as its staff member does in the console (nothing once they have
+    left), or every customer for a key tied to nobody. Phones in full only with the admin
+    scope, and for a staff member's key only if they see them in full in the console."""
+    name = f"API key {key.name}"
+    full_pii = "admin" in key.scopes
+    staff = key.staff
+    if staff is None:
+        return Viewer(None, None, Staff.Role.ADMIN, None, full_pii, name)
+    if staff.status != Staff.Status.ACTIVE:
+        return NOBODY
+    return Viewer(
+        staff.user_id, staff.pk, staff.role, staff.store_id, full_pii and staff.sees_full_pii, name
+    )
 
 
 def customer_out(customer: Customer, viewer: Viewer, merged_from: int | None = None) -> dict:

@@ -13,6 +13,7 @@ from django.utils import timezone
 from siyu.core.api_keys import api_key_authenticate, api_key_create, api_key_revoke
 from siyu.core.errors import DomainError
 from siyu.core.models import ApiKey, AuditLog
+from siyu.org.models import Staff
 
 URL = "/api/v1/events"
 
@@ -127,6 +128,29 @@ def test_creating_a_key_shows_it_once_and_audits_it(org, login):
     assert raw_key not in listing
     log = AuditLog.objects.get(action=AuditLog.Action.CREATE)
     assert (log.actor, log.target_id) == (org.admin.user, str(key.pk))
+
+
+@pytest.mark.django_db
+def test_a_key_can_be_created_to_read_as_an_active_staff_member(org, login):
+    client = login(org.admin)
+    form = client.get("/settings/api-keys/new/").content.decode()
+    assert str(org.staff_a) in form
+
+    client.post(
+        "/settings/api-keys/new/",
+        {"name": "导购小程序", "scopes": ["read"], "staff": org.staff_a.pk},
+    )
+
+    key = ApiKey.objects.get()
+    assert key.staff == org.staff_a
+    assert org.staff_a.name in client.get("/settings/api-keys/").content.decode()
+    log = AuditLog.objects.get(action=AuditLog.Action.CREATE)
+    assert log.detail["reads_as"] == org.staff_a.name
+    Staff.objects.filter(pk=org.staff_b.pk).update(status=Staff.Status.RESIGNED)
+    refused = client.post(
+        "/settings/api-keys/new/", {"name": "x", "scopes": ["read"], "staff": org.staff_b.pk}
+    )
+    assert refused.status_code == 400 and ApiKey.objects.count() == 1
 
 
 @pytest.mark.django_db

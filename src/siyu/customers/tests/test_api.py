@@ -7,7 +7,8 @@ import pytest
 from siyu.core.api_keys import api_key_create
 from siyu.customers.models import Customer
 from siyu.customers.services import customer_resolve, customers_merge
-from siyu.customers.tests.factories import PhoneIdentityFactory
+from siyu.customers.tests.factories import CustomerFactory, PhoneIdentityFactory
+from siyu.org.models import Staff
 
 URL = "/api/v1/customers"
 
@@ -54,6 +55,31 @@ def test_phones_are_masked_unless_the_key_has_admin(call, org, keys):
     assert masked["name"] == customer.name
     _, read_admin = api_key_create(actor=org.admin.user, name="bo", scopes=["read", "admin"])
     assert call("get", f"{URL}/{customer.pk}", read_admin).json()["phone"] == "+8613912345678"
+
+
+@pytest.mark.django_db
+def test_a_key_reading_as_a_staff_member_sees_what_they_see_in_the_console(call, org):
+    mine = PhoneIdentityFactory(customer__owner=org.staff_a, value="+8613900000001").customer
+    colleagues = CustomerFactory(owner=org.staff_a2)
+    other_store = CustomerFactory(owner=org.staff_b)
+    staff_key = api_key_create(
+        actor=org.admin.user, name="导购小程序", scopes=["read", "admin"], staff=org.staff_a
+    )[1]
+    manager_key = api_key_create(
+        actor=org.admin.user, name="门店屏", scopes=["read"], staff=org.manager_a
+    )[1]
+
+    assert [c["id"] for c in call("get", URL, staff_key).json()["items"]] == [mine.pk]
+    assert call("get", f"{URL}/{colleagues.pk}", staff_key).status_code == 404
+    assert call("get", f"{URL}/{other_store.pk}", manager_key).status_code == 404
+    listed = {c["id"] for c in call("get", URL, manager_key).json()["items"]}
+    assert listed == {mine.pk, colleagues.pk}
+    # admin scope, but staff_a sees phones masked in the console: masked here too
+    assert call("get", f"{URL}/{mine.pk}", staff_key).json()["phone"] == "139****0001"
+
+    Staff.objects.filter(pk=org.staff_a.pk).update(status=Staff.Status.RESIGNED)
+    assert call("get", f"{URL}/{mine.pk}", staff_key).status_code == 404
+    assert call("get", URL, staff_key).json()["items"] == []
 
 
 @pytest.mark.django_db
