@@ -31,6 +31,10 @@ SQLITE_CHECKPOINT_PAGES = 25_000  # 100 MB of log instead of 4 MB
 GC_THRESHOLDS = (100_000, 50, 100)  # instead of (700, 10, 10)
 
 
+PEOPLE_COUNTS = ("created", "matched", "merged", "invalid", "skipped")
+ORDER_COUNTS = ("orders_created", "orders_updated")  # an orders file's own, besides its buyers
+
+
 @dataclass
 class Counts:
     created: int = 0
@@ -38,13 +42,15 @@ class Counts:
     merged: int = 0
     invalid: int = 0
     skipped: int = 0
+    orders_created: int = 0
+    orders_updated: int = 0
     # (model label, first id, last id) of each block of rows the chunk inserted.
     ranges: list[tuple[str, int, int]] = field(default_factory=list)
     # Customers of the chunk that were stored before it (matched or merged into).
     known: set[int] = field(default_factory=set)
 
     def add(self, other: "Counts") -> None:
-        for name in ("created", "matched", "merged", "invalid", "skipped"):
+        for name in PEOPLE_COUNTS + ORDER_COUNTS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.ranges += other.ranges
 

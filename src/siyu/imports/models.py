@@ -80,6 +80,8 @@ class ImportJob(models.Model):
     merged = models.PositiveIntegerField(default=0)
     invalid = models.PositiveIntegerField(default=0)
     skipped = models.PositiveIntegerField(default=0)
+    orders_created = models.PositiveIntegerField(default=0)
+    orders_updated = models.PositiveIntegerField(default=0)
     preview = models.JSONField(default=dict, blank=True)
     error_report = models.CharField(max_length=500, blank=True)
 
@@ -100,8 +102,13 @@ class ImportJob(models.Model):
 
     @property
     def counts(self) -> dict[str, int]:
+        """Rows read, then the people (created, matched …); an orders file's orders too."""
+        orders = {}
+        if self.kind == self.Kind.ORDERS:
+            orders = {"orders_created": self.orders_created, "orders_updated": self.orders_updated}
         return {
             "rows_read": self.rows_read,
+            **orders,
             "created": self.created,
             "matched": self.matched,
             "merged": self.merged,

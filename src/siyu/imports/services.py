@@ -24,6 +24,8 @@ from siyu.core.models import AuditLog
 from siyu.customers.models import Channel, Customer, Identity, MergeRecord, Relationship
 from siyu.imports import presets, rows, tag_rows
 from siyu.imports.loader import (
+    ORDER_COUNTS,
+    PEOPLE_COUNTS,
     Counts,
     chunked,
     group_rows,
@@ -137,7 +139,7 @@ def import_job_preview(*, job: ImportJob, progress: Progress | None = None) -> I
             raise _Rollback
     except _Rollback:
         pass
-    job.preview = {"rows": first_rows, "counts": _counts_dict(counts)}
+    job.preview = {"rows": first_rows, "counts": _counts_dict(counts, job.kind)}
     job.state = ImportJob.State.PREVIEWED
     job.save(update_fields=["preview", "state"])
     return job
@@ -277,6 +279,8 @@ def _run_chunks(job: ImportJob, runner: str, progress: Progress | None) -> Itera
                 merged=job.merged + counts.merged,
                 invalid=job.invalid + counts.invalid,
                 skipped=job.skipped + counts.skipped,
+                orders_created=job.orders_created + counts.orders_created,
+                orders_updated=job.orders_updated + counts.orders_updated,
                 heartbeat_at=timezone.now(),
             )
             if not kept:
@@ -332,7 +336,9 @@ def _process(job: ImportJob, *, start_after: int, progress: Progress | None):
                 valid, channel=job.channel, seen_at=seen_at, groups=groups
             )
             if job.kind == ImportJob.Kind.ORDERS:
-                load_orders(valid, row_customer, channel=job.channel, counts=counts)
+                counts.orders_created, counts.orders_updated = load_orders(
+                    valid, row_customer, channel=job.channel, counts=counts
+                )
                 counts.skipped = 0  # an order without a known buyer still loads
             else:
                 failed += [
@@ -383,8 +389,9 @@ def import_job_cancel(*, job: ImportJob) -> ImportJob:
     return job
 
 
-def _counts_dict(counts: Counts) -> dict[str, int]:
-    return {k: getattr(counts, k) for k in ("created", "matched", "merged", "invalid", "skipped")}
+def _counts_dict(counts: Counts, kind: str) -> dict[str, int]:
+    names = (ORDER_COUNTS if kind == ImportJob.Kind.ORDERS else ()) + PEOPLE_COUNTS
+    return {k: getattr(counts, k) for k in names}
 
 
 def _preview_row(row) -> dict:
@@ -448,10 +455,10 @@ def import_job_rollback(*, job: ImportJob, actor=None) -> ImportJob:
     """
     # Locked: a chunk being committed finishes first, and is rolled back here with the rest.
     job = ImportJob.objects.select_for_update().get(pk=job.pk)
-    if job.state == ImportJob.State.ROLLED_BACK or (
-        job.state == ImportJob.State.RUNNING and not job.stalled
-    ):
-        raise DomainError(f"a {job.get_state_display()} import cannot be rolled back")
+    if job.state == ImportJob.State.ROLLED_BACK:
+        raise DomainError("this import was rolled back already")
+    if job.state == ImportJob.State.RUNNING and not job.stalled:
+        raise DomainError("a running import cannot be rolled back: cancel it first")
     job.runner = ""
     ranges: dict[str, Q] = {}
     for block in job.ranges.all():

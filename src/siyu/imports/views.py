@@ -349,6 +349,8 @@ def _counts(counts: dict, kind: str) -> list[tuple[str, int]]:
         }
     else:
         labels = {
+            "orders_created": _("New orders"),
+            "orders_updated": _("Orders updated"),
             "created": _("New customers"),
             "matched": _("Matched to existing customers"),
             "merged": _("Customers merged"),

@@ -334,7 +334,7 @@ def test_rolling_back_removes_what_the_job_added_and_keeps_what_others_added(tma
     assert not Identity.objects.filter(customer=li).exists()  # the job's identity is gone
     assert Identity.objects.filter(customer=known, value="+8613800000001").exists()
     assert AuditLog.objects.filter(action="delete", target_id=str(job.pk)).exists()
-    with pytest.raises(DomainError, match="cannot be rolled back"):
+    with pytest.raises(DomainError, match="rolled back already"):
         services.import_job_rollback(job=job)
 
 

@@ -235,7 +235,7 @@ def test_rolling_back_takes_off_only_the_assignments_this_job_made(people, tmp_p
     assert removed.count() == 2 and TagChange.objects.count() == history + 2  # history stays
     assert set(removed.values_list("by", flat=True)) == {org.admin.user.pk}
     assert AuditLog.objects.filter(action="delete", target_id=str(job.pk)).exists()
-    with pytest.raises(DomainError, match="cannot be rolled back"):
+    with pytest.raises(DomainError, match="rolled back already"):
         services.import_job_rollback(job=job)
 
 

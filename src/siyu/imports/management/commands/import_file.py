@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -15,7 +16,9 @@ from rich.progress import (
 from siyu.core.errors import DomainError
 from siyu.customers.models import Channel
 from siyu.imports.models import ImportJob, SavedMapping
+from siyu.imports.presets import PRESETS_BY_KEY
 from siyu.imports.services import (
+    FINAL,
     import_job_create,
     import_job_preview,
     import_job_rollback,
@@ -51,7 +54,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        if options["rollback"]:
+        if options["resume"] is not None and options["dry_run"]:
+            raise CommandError("--dry-run previews a new file; it cannot resume a job")
+        if options["rollback"] is not None:
             job = ImportJob.objects.filter(pk=options["rollback"]).first()
             if job is None:
                 raise CommandError(f"no import job {options['rollback']}")
@@ -85,10 +90,13 @@ class Command(BaseCommand):
             raise CommandError(f"import failed; resume with --resume {job.pk}")
 
     def _job(self, options) -> ImportJob:
-        if options["resume"]:
+        if options["resume"] is not None:
             job = ImportJob.objects.filter(pk=options["resume"]).first()
             if job is None:
                 raise CommandError(f"no import job {options['resume']}")
+            if job.state in FINAL:
+                state = job.state.replace("_", " ")
+                raise CommandError(f"job {job.pk} is {state}: nothing to resume")
             return job
         tags = options["kind"] == "tags"
         if not (options["kind"] and options["file"] and (options["channel"] or tags)):
@@ -104,7 +112,15 @@ class Command(BaseCommand):
         preset, columns = options["mapping"], None
         saved = SavedMapping.objects.filter(name=preset).first() if preset else None
         if saved is not None:
+            if saved.kind != KINDS[options["kind"]]:
+                raise CommandError(f"saved mapping {saved.name!r} is for {saved.kind} files")
             preset, columns = None, saved.columns
+        elif preset and preset not in PRESETS_BY_KEY:
+            names = ", ".join(SavedMapping.objects.values_list("name", flat=True)) or "none yet"
+            raise CommandError(
+                f"no saved mapping or preset {preset!r}; saved mappings: {names}; "
+                f"presets: {', '.join(PRESETS_BY_KEY)}"
+            )
         return import_job_create(
             path=options["file"],
             kind=KINDS[options["kind"]],
@@ -124,9 +140,13 @@ class Command(BaseCommand):
             TextColumn("{task.fields[rate]:>9} rows/s"),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
+            # Drawn where the command writes (its stdout, unwrapped from Django's OutputWrapper,
+            # which would end every redraw with a newline), and only in a terminal.
+            console=Console(file=getattr(self.stdout, "_out", self.stdout)),
             disable=not self.stdout.isatty(),
         )
-        task = progress.add_task(job.original_name, total=job.rows_total - job.rows_done, rate="–")
+        remaining = max(job.rows_total - job.rows_read, 0) or None  # None: no estimate (XLSX)
+        task = progress.add_task(job.original_name, total=remaining, rate="–")
 
         class Bar:
             def __enter__(self_inner):
