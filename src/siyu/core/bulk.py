@@ -16,6 +16,8 @@ A load that is large next to what the tables hold already goes faster inside `lo
 A JSON value already serialised can be passed as JSONText, so it is not serialised twice.
 """
 
+import functools
+import json
 import re
 import sqlite3
 import zlib
@@ -44,6 +46,8 @@ SQLITE_PREPARED = (
     models.UUIDField,
 )
 POSTGRESQL_PREPARED = (models.JSONField,)
+TEXT_OID = 25
+JSONB_VERSION = "\x01"
 
 
 class JSONText(str):
@@ -92,7 +96,7 @@ def bulk_insert(
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
     names = ", ".join(quote(field.column) for field in fields)
-    rows = _prepared(rows, fields, connection)
+    rows = _prepared(rows, fields, connection, binary=binary)
     batched = batched and connection.vendor == "sqlite"
     # The raw driver calls below raise the driver's errors; make them Django's, as the ORM does.
     with transaction.atomic(using=using, savepoint=not batched), connection.wrap_database_errors:
@@ -100,7 +104,7 @@ def bulk_insert(
             sql = f"COPY {table} ({names}) FROM STDIN"
             if not binary:
                 return _copy(connection, sql, rows)
-            types = _column_types(connection, model._meta.db_table, [f.column for f in fields])
+            types = _copy_types(connection, model._meta.db_table, fields)
             return _copy(connection, f"{sql} (FORMAT BINARY)", rows, types)
         if connection.vendor == "sqlite":
             marks = ", ".join("?" * len(fields))
@@ -149,7 +153,7 @@ def bulk_insert_ignoring_conflicts(
     table = quote(model._meta.db_table)
     names = ", ".join(quote(field.column) for field in fields)
     back = f" RETURNING {quote(model._meta.get_field(returning).column)}" if returning else ""
-    rows = _prepared(rows, fields, connection)
+    rows = _prepared(rows, fields, connection, binary=binary)
     with transaction.atomic(using=using, savepoint=False), connection.wrap_database_errors:
         if connection.vendor == "postgresql":
             staging = quote(f"staging_{model._meta.db_table}_{zlib.crc32(names.encode()):08x}")
@@ -157,9 +161,7 @@ def bulk_insert_ignoring_conflicts(
                 _staging_table(connection, cursor, staging, names, table)
                 sql = f"COPY {staging} ({names}) FROM STDIN"
                 if binary:
-                    types = _column_types(
-                        connection, model._meta.db_table, [f.column for f in fields]
-                    )
+                    types = _copy_types(connection, model._meta.db_table, fields)
                     _copy(connection, f"{sql} (FORMAT BINARY)", rows, types)
                 else:
                     _copy(connection, sql, rows)
@@ -448,13 +450,15 @@ def _with_defaults(model, rows: Iterable[Row], fields: list) -> tuple[Iterable[R
     return rows, [*fields, *(f for f, _ in fixed), *(f for f, _ in computed)]
 
 
-def _prepared(rows: Iterable[Row], fields: list, connection) -> Iterable[Row]:
+def _prepared(
+    rows: Iterable[Row], fields: list, connection, *, binary: bool = False
+) -> Iterable[Row]:
     kinds = POSTGRESQL_PREPARED if connection.vendor == "postgresql" else SQLITE_PREPARED
     preparers: list[tuple[int, Callable, type | None, bool]] = []
     for index, field in enumerate(fields):
         if isinstance(field, models.JSONField):
             # JSON values rarely repeat, and dicts cannot be cache keys: no cache.
-            preparers.append((index, _json_preparer(field, connection), None, False))
+            preparers.append((index, _json_preparer(field, connection, binary), None, False))
         elif isinstance(field, kinds):
             sqlite_decimal = connection.vendor == "sqlite" and isinstance(
                 field, models.DecimalField
@@ -466,8 +470,20 @@ def _prepared(rows: Iterable[Row], fields: list, connection) -> Iterable[Row]:
     return _prepare_each(rows, preparers, connection)
 
 
-def _json_preparer(field: models.JSONField, connection) -> Callable:
+def _json_preparer(field: models.JSONField, connection, binary: bool) -> Callable:
     """The field's own preparation of a value, except that JSONText goes in as it is."""
+    if connection.vendor == "postgresql" and binary:
+        # Binary jsonb is a version byte and the JSON text. Sent as text (_copy_types), it
+        # takes psycopg's text dumper, written in C, instead of a Python call for every value:
+        # a third of the client's cost of a COPY of events.
+        dumps = functools.partial(json.dumps, cls=field.encoder)  # as Django's adapter
+
+        def binary_jsonb(value: object, connection) -> str | None:
+            if value is None:
+                return None
+            return JSONB_VERSION + (value if type(value) is JSONText else dumps(value))
+
+        return binary_jsonb
     if connection.vendor == "postgresql":
         from psycopg.types.json import Jsonb
 
@@ -525,6 +541,15 @@ def _column_types(connection, table: str, columns: list[str]) -> list[int]:
             oids = dict(cursor.fetchall())
         _TYPES[key] = [oids[column] for column in columns]
     return _TYPES[key]
+
+
+def _copy_types(connection, table: str, fields: list) -> list[int]:
+    """The types a binary COPY writes: the columns' own, but text for JSON (_json_preparer)."""
+    types = _column_types(connection, table, [f.column for f in fields])
+    return [
+        TEXT_OID if isinstance(f, models.JSONField) else oid
+        for f, oid in zip(fields, types, strict=True)
+    ]
 
 
 def _copy(connection, sql: str, rows: Iterable[Row], types: list[int] | None = None) -> int:
