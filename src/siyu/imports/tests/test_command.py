@@ -17,6 +17,8 @@ from siyu.imports import services
 from siyu.imports.loader import resolve_rows
 from siyu.imports.models import ImportJob, SavedMapping
 from siyu.imports.tests.files import write_csv
+from siyu.imports.tests.test_jobs import TAOBAO as TAOBAO_HEADER
+from siyu.imports.tests.test_jobs import TAOBAO_ROWS
 
 MEMBERS = [
     ["姓名", "手机号", "性别", "生日", "城市"],
@@ -29,15 +31,7 @@ MEMBERS = [
 ]
 MEMBERS_COUNTS = "rows_read 6, created 3, matched 1, merged 0, invalid 1, skipped 1"
 
-TAOBAO = [
-    ["订单编号", "买家会员名", "买家实际支付金额", "订单状态", "收货人姓名", "联系手机",
-     "订单创建时间", "订单付款时间", "宝贝标题", "宝贝总数量", "退款金额"],
-    ["T1", "tb_zhang", "¥1,299.00", "交易成功", "张伟", "13800000001",
-     "2026-03-01 10:00:00", "2026-03-01 10:01:00", "面霜", "1", ""],
-    ["T2", "tb_zhang", "99", "买家已付款，等待卖家发货", "张伟", "138****0001",
-     "2026/3/5 09:00", "2026/3/5 09:02", "面膜", "2", ""],
-    ["T3", "tb_new", "59.9", "等待买家付款", "刘洋", "", "2026-03-06", "", "小样", "1", ""],
-]  # fmt: skip
+TAOBAO = [TAOBAO_HEADER, *TAOBAO_ROWS]
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 

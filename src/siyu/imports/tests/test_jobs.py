@@ -290,14 +290,18 @@ TAOBAO = ["订单编号", "买家会员名", "买家实际支付金额", "订单
           "订单创建时间", "订单付款时间", "宝贝标题", "宝贝总数量", "退款金额"]  # fmt: skip
 
 
+# A completed order, a paid one with a masked phone (same buyer), an unpaid one.
+TAOBAO_ROWS = [
+    ["T1", "tb_zhang", "¥1,299.00", "交易成功", "张伟", "13800000001",
+     "2026-03-01 10:00:00", "2026-03-01 10:01:00", "面霜", "1", ""],
+    ["T2", "tb_zhang", "99", "买家已付款，等待卖家发货", "张伟", "138****0001",
+     "2026/3/5 09:00", "2026/3/5 09:02", "面膜", "2", ""],
+    ["T3", "tb_new", "59.9", "等待买家付款", "刘洋", "", "2026-03-06", "", "小样", "1", ""],
+]  # fmt: skip
+
+
 def test_taobao_orders_load_keyed_by_order_number_and_refunds_update_them(tmall, tmp_path):
-    rows = [
-        ["T1", "tb_zhang", "¥1,299.00", "交易成功", "张伟", "13800000001",
-         "2026-03-01 10:00:00", "2026-03-01 10:01:00", "面霜", "1", ""],
-        ["T2", "tb_zhang", "99", "买家已付款，等待卖家发货", "张伟", "138****0001",
-         "2026/3/5 09:00", "2026/3/5 09:02", "面膜", "2", ""],
-        ["T3", "tb_new", "59.9", "等待买家付款", "刘洋", "", "2026-03-06", "", "小样", "1", ""],
-    ]  # fmt: skip
+    rows = [list(row) for row in TAOBAO_ROWS]
     job = run(write(tmp_path / "o.csv", TAOBAO, rows), tmall, kind="order")
 
     assert job.state == ImportJob.State.DONE and job.preset == "taobao_orders"
