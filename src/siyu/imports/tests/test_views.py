@@ -145,6 +145,20 @@ def test_admin_uploads_previews_imports_and_downloads_the_rows_that_did_not_load
     assert xlsx.status_code == 200 and b"".join(xlsx.streaming_content)[:2] == b"PK"
 
 
+def test_a_file_with_only_its_header_previews_as_having_no_data_rows(
+    org, tmall, login, django_capture_on_commit_callbacks
+):
+    client = login(org.admin)
+    response = post_upload(
+        client, django_capture_on_commit_callbacks, form_data(tmall, upload(MEMBERS[:1]))
+    )
+
+    page = client.get(response["Location"])
+    assert ImportJob.objects.get().state == ImportJob.State.PREVIEWED
+    assert [v for _, v in page.context["preview_counts"]] == [0, 0, 0, 0, 0]
+    assert "文件中没有数据行" in page.content.decode()  # "The file has no data rows."
+
+
 def test_a_garbage_upload_shows_a_clear_message_and_creates_no_job(
     org, tmall, login, django_capture_on_commit_callbacks
 ):
