@@ -18,6 +18,12 @@ from siyu.core.models import ApiKey
 from siyu.org.models import Staff
 
 
+class StaffChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, staff: Staff) -> str:
+        # The member's own name, as the key list shows it, not the persona customers see.
+        return f"{staff.name} · {staff.store.name}" if staff.store_id else staff.name
+
+
 class ApiKeyForm(forms.Form):
     name = forms.CharField(label=gettext_lazy("Name"), max_length=100)
     scopes = forms.MultipleChoiceField(
@@ -25,9 +31,11 @@ class ApiKeyForm(forms.Form):
         choices=ApiKey.Scope.choices,
         widget=forms.CheckboxSelectMultiple,
     )
-    staff = forms.ModelChoiceField(
+    staff = StaffChoiceField(
         label=gettext_lazy("Reads as"),
-        queryset=Staff.objects.filter(status=Staff.Status.ACTIVE).order_by("name"),
+        queryset=Staff.objects.filter(status=Staff.Status.ACTIVE)
+        .select_related("store")
+        .order_by("name"),
         required=False,
         empty_label=gettext_lazy("Nobody: every customer, as an admin (back-office systems)"),
         help_text=gettext_lazy(

@@ -134,7 +134,7 @@ def test_creating_a_key_shows_it_once_and_audits_it(org, login):
 def test_a_key_can_be_created_to_read_as_an_active_staff_member(org, login):
     client = login(org.admin)
     form = client.get("/settings/api-keys/new/").content.decode()
-    assert str(org.staff_a) in form
+    assert f"{org.staff_a.name} · {org.store_a.name}" in form  # names, not personas
 
     client.post(
         "/settings/api-keys/new/",
