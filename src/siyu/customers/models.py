@@ -201,8 +201,10 @@ class Identity(models.Model):
     # The WeChat app id for openids; empty for kinds that are global.
     namespace = models.CharField(_("namespace"), max_length=64, blank=True, default="")
     value = models.CharField(_("value"), max_length=191)
+    # Not indexed: only deleting a channel looks identities up by it, and every index costs
+    # each identity an import creates.
     channel = models.ForeignKey(
-        Channel, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        Channel, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
