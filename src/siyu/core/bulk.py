@@ -28,6 +28,7 @@ from itertools import islice
 
 from django.core.management.color import no_style
 from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from pydantic_core import to_json
 
@@ -35,6 +36,7 @@ Row = Sequence[object]
 # A JSON escape other than \" and \\ (control characters): an array literal reads it otherwise.
 JSON_ESCAPE = re.compile(r'\\[^"\\]')
 CHUNK_SIZE = 10_000
+PREPARE_BATCH = 1_000
 # Field types whose Python values the SQLite driver would store in a form the ORM does not
 # read back (aware datetimes with an offset suffix); psycopg adapts all of them except JSON.
 SQLITE_PREPARED = (
@@ -271,16 +273,21 @@ def select_in(
 ) -> Iterator[tuple]:
     """`columns` of the rows whose `key` is one of many `values` (and that match `where`).
 
-    PostgreSQL gets the values as one array parameter — thousands of placeholders cost more
-    to send and plan than the lookup itself; other databases get them in batches.
+    PostgreSQL gets the values as one array parameter and SQLite, when they are strings or
+    integers, as one JSON parameter — thousands of placeholders cost more to send and plan
+    than the lookup itself; other databases get them in batches.
     """
     where = where or {}
     connection = connections[using]
     if connection.vendor != "postgresql":
-        manager = model._default_manager.using(using)
+        manager = model._default_manager.using(using).filter(**where)
+        if connection.vendor == "sqlite" and all(type(v) in (str, int) for v in values):
+            listed = RawSQL("SELECT value FROM json_each(%s)", [to_json(values).decode()])
+            yield from manager.filter(**{f"{key}__in": listed}).values_list(*columns)
+            return
         for start in range(0, len(values), batch_size):
             batch = values[start : start + batch_size]
-            yield from manager.filter(**where, **{f"{key}__in": batch}).values_list(*columns)
+            yield from manager.filter(**{f"{key}__in": batch}).values_list(*columns)
         return
     quote = connection.ops.quote_name
     column = {f.name: f.column for f in model._meta.concrete_fields}
@@ -503,26 +510,33 @@ def _json_preparer(field: models.JSONField, connection, binary: bool) -> Callabl
 def _prepare_each(
     rows: Iterable[Row], preparers: list[tuple[int, Callable, type | None, bool]], connection
 ) -> Iterator[Row]:
+    # Column by column over batches of rows: a comprehension per column instead of a loop over
+    # the preparers for every row (a third of the client's cost of inserting orders on SQLite).
+    caches: list[dict] = [{} for _ in preparers]
+    iterator = iter(rows)
+    while batch := list(islice(iterator, PREPARE_BATCH)):
+        columns = list(zip(*batch, strict=True))
+        for (index, prepare, as_is, cached), cache in zip(preparers, caches, strict=True):
+            values = columns[index]
+            if cached:
+                columns[index] = _prepare_cached(values, prepare, as_is, cache, connection)
+            else:
+                columns[index] = [prepare(value, connection) for value in values]
+        yield from zip(*columns, strict=True)
+
+
+def _prepare_cached(
+    values: Sequence, prepare: Callable, as_is: type | None, cache: dict, connection
+) -> list:
     # Loads repeat values (one timestamp for a whole chunk, the same dates): prepare each once.
     # A value already of the `as_is` type binds as its prepared form would (a Decimal through
     # the SQLite driver's str adapter): amounts rarely repeat, so skipping saves the most.
-    caches: list[dict] = [{} for _ in preparers]
-    for row in rows:
-        row = list(row)
-        for (index, prepare, as_is, cached), cache in zip(preparers, caches, strict=True):
-            value = row[index]
-            if type(value) is as_is:
-                continue
-            if not cached:
-                row[index] = prepare(value, connection)
-                continue
-            try:
-                row[index] = cache[value]
-            except KeyError:
-                row[index] = cache[value] = prepare(value, connection)
-            except TypeError:  # unhashable: prepare every time
-                row[index] = prepare(value, connection)
-        yield row
+    try:
+        for value in {v for v in values if type(v) is not as_is}.difference(cache):
+            cache[value] = prepare(value, connection)
+        return [v if type(v) is as_is else cache[v] for v in values]
+    except TypeError:  # unhashable: prepare every time
+        return [v if type(v) is as_is else prepare(v, connection) for v in values]
 
 
 _TYPES: dict[tuple, list[int]] = {}
