@@ -511,7 +511,7 @@ def _prepare_each(
     rows: Iterable[Row], preparers: list[tuple[int, Callable, type | None, bool]], connection
 ) -> Iterator[Row]:
     # Column by column over batches of rows: a comprehension per column instead of a loop over
-    # the preparers for every row (a third of the client's cost of inserting orders on SQLite).
+    # the preparers for every row (2.2 -> 0.7 µs for an order on SQLite).
     caches: list[dict] = [{} for _ in preparers]
     iterator = iter(rows)
     while batch := list(islice(iterator, PREPARE_BATCH)):

@@ -45,6 +45,38 @@ def test_bulk_insert_round_trips_the_values_the_orm_uses(db, binary):
     assert Channel.objects.get(code="x").spend == Decimal("1.50")
 
 
+@pytest.mark.parametrize("binary", [False, True])
+def test_every_row_of_a_large_insert_keeps_its_own_values(db, binary):
+    # given more rows than are prepared at a time, with repeated and unique dates and amounts
+    count = 2_501
+    ids = reserve_ids(Customer, count)
+    rows = [
+        (
+            pk,
+            f"客户{n}",
+            SEEN.replace(microsecond=n % 7),
+            date(1990, 1, 1 + n % 28) if n % 3 else None,
+            Decimal(n) / 100,
+        )
+        for n, pk in enumerate(ids)
+    ]
+    # when they are bulk-inserted
+    written = bulk_insert(
+        Customer, ["id", "name", "first_seen_at", "birthday", "rfm_monetary"], rows, binary=binary
+    )
+    # then each row reads back as it was given, the last one too
+    assert written == count
+    stored = Customer.objects.filter(pk__in=ids).order_by("pk")
+    assert (
+        list(stored.values_list("pk", "name", "first_seen_at", "birthday", "rfm_monetary")) == rows
+    )
+    # and they can be found again by a list of dates as well as of strings
+    born = select_in(Customer, ["id"], "birthday", [date(1990, 1, 2), date(1990, 1, 3)])
+    assert sorted(pk for (pk,) in born) == [
+        pk for pk, *_, day, _ in rows if day and day.day in (2, 3)
+    ]
+
+
 def test_reserved_ids_are_never_handed_out_again(db):
     # given a customer and a reserved block of ids
     before = CustomerFactory()
