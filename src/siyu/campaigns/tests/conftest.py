@@ -13,6 +13,7 @@ from aiosmtpd.controller import Controller
 
 from siyu.campaigns import services
 from siyu.channels.sms import sign
+from siyu.core.tests import local_server
 from siyu.customers.models import Identity
 from siyu.customers.tests.factories import CustomerFactory
 from siyu.segments.segment_services import segment_create
@@ -158,9 +159,7 @@ def sms_gateway(settings):
                 gateway.received.setdefault(data["idempotency_key"], data)
             return self._answer(200, {"id": "sms-" + data["idempotency_key"]})
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = local_server.serve(Handler)
     settings.SIYU_SMS_GATEWAY_URL = f"http://127.0.0.1:{server.server_address[1]}/send"
     settings.SIYU_SMS_API_KEY, settings.SIYU_SMS_SECRET = API_KEY, SECRET
     yield gateway
@@ -213,9 +212,7 @@ def start_sink(secret: str) -> tuple[Sink, ThreadingHTTPServer]:
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = local_server.serve(Handler)
     return sink, server
 
 

@@ -15,6 +15,7 @@ from siyu.campaigns.services import (
 from siyu.campaigns.tests.conftest import NOW
 from siyu.channels import base
 from siyu.channels.base import ChannelAdapter, Message, Result
+from siyu.core.tests import local_server
 
 pytestmark = pytest.mark.django_db
 
@@ -126,8 +127,7 @@ def test_a_webhook_receiver_that_drops_idle_connections_still_gets_every_post_on
     # Receivers close kept-alive connections when they like (an idle timeout) without saying
     # so; the sender's kept connection then fails on its next use and must post again on a new
     # one, not fail the delivery.
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-    from threading import Thread
+    from http.server import BaseHTTPRequestHandler
 
     from siyu.channels.webhook import WebhookChannel
 
@@ -148,9 +148,7 @@ def test_a_webhook_receiver_that_drops_idle_connections_still_gets_every_post_on
             self.end_headers()
             self.close_connection = True  # hang up without "Connection: close"
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Closing)
-    server.daemon_threads = True
-    Thread(target=server.serve_forever, daemon=True).start()
+    server = local_server.serve(Closing)
     url = f"http://127.0.0.1:{server.server_address[1]}/hook"
     try:
         for batch in range(3):

@@ -4,10 +4,11 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
+from siyu.core.tests import local_server
 from siyu.webhooks.signing import SignatureError, verify
 
 
@@ -74,10 +75,7 @@ def receiver():
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = local_server.serve(Handler)
     state.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
     yield state
     server.shutdown()

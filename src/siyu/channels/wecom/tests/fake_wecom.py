@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 import segno
 
 from siyu.channels.wecom.crypto import MessageCrypt, signature
+from siyu.core.tests import local_server
 
 CORP_ID = "wwfake0123456789ab"
 SECRET = "fake-contact-secret-0123456789abcdefghijklmnop"
@@ -589,8 +590,6 @@ def serve() -> tuple[FakeWecom, ThreadingHTTPServer]:
         def log_message(self, *args) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = local_server.serve(Handler)
     state.url = f"http://127.0.0.1:{server.server_address[1]}/cgi-bin/"
     return state, server
