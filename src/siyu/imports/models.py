@@ -49,6 +49,11 @@ class ImportJob(models.Model):
         CANCELLED = "cancelled", _("cancelled")
         ROLLED_BACK = "rolled_back", _("rolled back")
 
+    # A failed job resumes after its last chunk; a stalled one can be started again too.
+    STARTABLE = (State.PREVIEWED, State.FAILED)
+    # A started job that has stopped (or stalled) can be rolled back.
+    STOPPED = (State.DONE, State.FAILED, State.CANCELLED)
+
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
     # A tags file only labels existing customers, so it need not name a source.
     channel = models.ForeignKey(
@@ -124,6 +129,16 @@ class ImportJob(models.Model):
         return self.state == self.State.RUNNING and (
             self.heartbeat_at is None or self.heartbeat_at < timezone.now() - STALLED_AFTER
         )
+
+    @property
+    def can_start(self) -> bool:
+        """Whether import_job_start would queue the job now."""
+        return self.state in self.STARTABLE or self.stalled
+
+    @property
+    def can_roll_back(self) -> bool:
+        """Whether import_job_rollback would roll the job back now."""
+        return self.started_at is not None and (self.state in self.STOPPED or self.stalled)
 
     @classmethod
     def stalled_q(cls) -> Q:

@@ -459,6 +459,8 @@ def import_job_rollback(*, job: ImportJob, actor=None) -> ImportJob:
         raise DomainError("this import was rolled back already")
     if job.state == ImportJob.State.RUNNING and not job.stalled:
         raise DomainError("a running import cannot be rolled back: cancel it first")
+    if not job.can_roll_back:
+        raise DomainError("this import has not started: there is nothing to roll back")
     job.runner = ""
     ranges: dict[str, Q] = {}
     for block in job.ranges.all():
@@ -522,9 +524,9 @@ def import_job_start(*, job: ImportJob) -> bool:
     One conditional UPDATE, so two clicks cannot queue the same job twice. The job waits,
     running without a runner, until a worker claims it (import_job_run).
     """
-    startable = Q(state__in=(ImportJob.State.PREVIEWED, ImportJob.State.FAILED))
+    startable = Q(state__in=ImportJob.STARTABLE) | ImportJob.stalled_q()  # as job.can_start
     return bool(
-        ImportJob.objects.filter(startable | ImportJob.stalled_q(), pk=job.pk).update(
+        ImportJob.objects.filter(startable, pk=job.pk).update(
             state=ImportJob.State.RUNNING, runner="", heartbeat_at=timezone.now()
         )
     )

@@ -52,7 +52,6 @@ from siyu.org.selectors import viewer_for
 
 State = ImportJob.State
 POLLING = (State.UPLOADED, State.RUNNING)  # the page follows the job while a worker has it
-STARTABLE = (State.PREVIEWED, State.FAILED)  # a failed job resumes after its last chunk
 ENDED = (State.DONE, State.FAILED, State.CANCELLED, State.ROLLED_BACK)
 
 
@@ -241,10 +240,7 @@ def job_detail(request, pk: int):
             "preview_counts": _counts(preview.get("counts") or {}, job.kind),
             "preview_rows": [_preview_row(r, full) for r in preview.get("rows", [])],
             "counts": _counts(job.counts, job.kind),
-            "can_start": job.state in STARTABLE or job.stalled,
             "has_report": job.state in ENDED and job.failed_rows > 0,
-            "can_roll_back": job.started_at is not None
-            and (job.state in (State.DONE, State.FAILED, State.CANCELLED) or job.stalled),
         },
     )
 

@@ -350,3 +350,17 @@ def test_rolling_back_an_order_import_removes_its_orders_and_lines(tmall, tmp_pa
 
     assert not Order.objects.exists() and not OrderItem.objects.exists()
     assert not Customer.objects.exists() and not Identity.objects.exists()
+
+
+def test_a_job_that_never_started_has_nothing_to_roll_back(tmall, members):
+    # given a job previewed but not started
+    job = import_job_create(path=members, kind="customer", channel=tmall)
+    job = services.import_job_preview(job=job)
+    # then the console offers to start it, not to roll it back, and the service agrees
+    assert job.can_start and not job.can_roll_back
+    with pytest.raises(DomainError, match="has not started"):
+        services.import_job_rollback(job=job)
+    assert ImportJob.objects.get(pk=job.pk).state == ImportJob.State.PREVIEWED
+    # once it ran, it is the other way round
+    job = import_job_run(job=job)
+    assert job.can_roll_back and not job.can_start
