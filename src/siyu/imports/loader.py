@@ -20,7 +20,14 @@ from django.db import IntegrityError, connection
 from django.utils import timezone
 
 from siyu.commerce.models import Order, OrderItem
-from siyu.core.bulk import any_of, bulk_insert, bulk_update, reserve_ids, select_in
+from siyu.core.bulk import (
+    any_of,
+    bulk_insert,
+    bulk_update,
+    json_values,
+    reserve_ids,
+    select_in,
+)
 from siyu.customers.identifiers import name_pinyin
 from siyu.customers.models import Channel, Customer, Identity
 from siyu.customers.services import customers_merge
@@ -229,7 +236,8 @@ def _value_tests(values: list[str]) -> Iterator[tuple[str, list]]:
         # One JSON parameter, and the answer as one JSON value (see _match_existing): the driver
         # lets go of the GIL once for the whole lookup instead of once per row found, so the
         # parser thread does not make every row wait for its turn.
-        yield "IN (SELECT value FROM json_each(%s))", [json.dumps(values)]
+        subquery, params = json_values(values)
+        yield f"IN ({subquery})", params
         return
     for start in range(0, len(values), MATCH_BATCH):
         batch = values[start : start + MATCH_BATCH]
