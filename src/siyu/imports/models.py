@@ -49,8 +49,6 @@ class ImportJob(models.Model):
         CANCELLED = "cancelled", _("cancelled")
         ROLLED_BACK = "rolled_back", _("rolled back")
 
-    # A failed job resumes after its last chunk; a stalled one can be started again too.
-    STARTABLE = (State.PREVIEWED, State.FAILED)
     # A started job that has stopped (or stalled) can be rolled back.
     STOPPED = (State.DONE, State.FAILED, State.CANCELLED)
 
@@ -131,9 +129,28 @@ class ImportJob(models.Model):
         )
 
     @property
+    def preview_failed(self) -> bool:
+        """The preview stopped on the file (it does not read to the end): starting the job
+        would only load the rows before the fault, so it cannot be started."""
+        return self.state == self.State.FAILED and self.started_at is None
+
+    @property
     def can_start(self) -> bool:
-        """Whether import_job_start would queue the job now."""
-        return self.state in self.STARTABLE or self.stalled
+        """Whether import_job_start would queue the job now (as startable_q)."""
+        return (
+            self.state == self.State.PREVIEWED
+            or (self.state == self.State.FAILED and not self.preview_failed)
+            or self.stalled
+        )
+
+    @classmethod
+    def startable_q(cls) -> Q:
+        """Previewed jobs, failed ones to resume after their last chunk, and stalled ones."""
+        return (
+            Q(state=cls.State.PREVIEWED)
+            | Q(state=cls.State.FAILED, started_at__isnull=False)
+            | cls.stalled_q()
+        )
 
     @property
     def can_roll_back(self) -> bool:

@@ -54,6 +54,7 @@ TARGETS = {
         "province",
         "city",
         "tags",
+        "level",  # a membership level: a tag of the level group
         "member_no",
         *BUYER_FIELDS,
     ),
@@ -296,6 +297,7 @@ PRESETS: list[Preset] = [
             _c("city", "城市", "city", "所在城市", "市"),
             _c("email", "邮箱", "email", "e-mail", "电子邮箱", "邮件", "mail"),
             _c("tags", "标签", "tags", "tag", "客户标签"),
+            _c("level", "会员等级", "会员级别", "等级", "level", weight=0),
             _c("member_no", "会员号", "member_no", "membernumber", "会员编号", "会员卡号", "卡号"),
             _c("wechat_unionid", "unionid", "微信unionid", weight=0),
             _c("wecom_external_userid", "external_userid", "外部联系人ID", weight=0),

@@ -67,11 +67,18 @@ MAX_AMOUNT = Decimal("1000000000000")  # 10^12 CNY: anything larger is a broken 
 EXCEL_EPOCH = datetime(1899, 12, 30)
 MAX_EXCEL_SERIAL = 2958465  # 9999-12-31
 ORDER_YEARS = (1990, 2100)
+# Tags in a cell: "group:tag" or a bare tag, separated by , ， ; ； | ｜ 、 or line breaks.
+TAG_SEPARATORS = re.compile(r"\s*[,，;；|｜、\n]\s*")
+TAG_GROUP_MARK = re.compile(r"\s*[:：]\s*")
+TAG_NAME_LENGTH = 50  # siyu.tags.models: Tag.name and TagGroup.name
+# A bare tag goes to the imported group; None stands for it until the loader names it.
+TagName = tuple[str | None, str]
 TEXT_LIMITS = {
     "name": 100,
     "receiver_name": 100,
     "province": 50,
     "city": 50,
+    "level": TAG_NAME_LENGTH,
     "product_title": 255,
     "product_id": 100,
     "sku": 100,
@@ -97,7 +104,6 @@ GENDERS = {
     "unknown": "",
     "0": "",
 }
-TAG_SEPARATORS = re.compile(r"[,，;；、|｜/\n]+")
 _DATE = re.compile(
     r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"
     r"(?:[\sT]*(\d{1,2})\s*[:：时点]\s*(\d{1,2})\s*分?"
@@ -141,7 +147,8 @@ class CustomerRow(ParsedRow):
     birthday: date | None = None
     province: str | None = None
     city: str | None = None
-    tags: list[str] | None = None
+    tags: list[TagName] | None = None
+    level: str | None = None  # a membership level, kept as a tag of the level group
     member_no: str | None = None
 
 
@@ -398,12 +405,32 @@ def _birthday(row: CustomerRow, raw: Any, column: str) -> None:
 
 
 def _tags(row: CustomerRow, raw: Any, column: str) -> None:
-    tags = list(dict.fromkeys(t.strip() for t in TAG_SEPARATORS.split(_text(raw))))
-    tags = [t for t in tags if t]
-    if any(len(t) > 50 for t in tags):
-        row.add_error(column, "a tag is longer than 50 characters", raw)
-    elif tags:
+    text = _text(raw)
+    try:
+        tags = split_tags(text)
+    except DomainError as exc:
+        row.add_error(column, exc.message, text)
+        return
+    if tags:
         row.tags = tags
+
+
+def parse_tag(text: str) -> TagName:
+    """Split "group:tag" into (group, tag); a bare tag gives (None, tag). Raises DomainError."""
+    text = text.strip()
+    parts = TAG_GROUP_MARK.split(text, maxsplit=1)
+    group, name = (parts[0], parts[1]) if len(parts) == 2 else (None, text)
+    if group == "" or not name:
+        raise DomainError(f"“{text}”: write a tag as group:tag or just tag", field="tag")
+    for part in (group, name):
+        if part is not None and len(part) > TAG_NAME_LENGTH:
+            raise DomainError(f"“{part}” is longer than {TAG_NAME_LENGTH} characters", field="tag")
+    return group, name
+
+
+def split_tags(text: str) -> list[TagName]:
+    """The tags of one cell, each once, in the order written. Raises DomainError."""
+    return list(dict.fromkeys(parse_tag(part) for part in TAG_SEPARATORS.split(text) if part))
 
 
 def _order_id(target: str) -> Callable[[OrderRow, Any, str], None]:
@@ -504,6 +531,7 @@ _CUSTOMER_PARSERS: dict[str, Callable] = {
     "province": _limited("province"),
     "city": _limited("city"),
     "tags": _tags,
+    "level": _limited("level"),
 }
 _ORDER_PARSERS: dict[str, Callable] = {
     **_IDENTITY_PARSERS,

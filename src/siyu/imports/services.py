@@ -11,7 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
-from django.db import Error, IntegrityError, connection, transaction
+from django.db import Error, connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -43,7 +43,7 @@ from siyu.imports.models import (
 from siyu.imports.readers import ImportFileError, open_table
 from siyu.imports.reports import write_error_report
 from siyu.imports.rows import RowError
-from siyu.imports.tag_loader import load_tags, remove_assignments
+from siyu.imports.tag_loader import load_customer_tags, load_tags, remove_assignments
 from siyu.tags.models import CustomerTag
 from siyu.webhooks.services import webhook_import_completed, webhooks_muted
 
@@ -139,6 +139,11 @@ def import_job_preview(*, job: ImportJob, progress: Progress | None = None) -> I
             raise _Rollback
     except _Rollback:
         pass
+    except (DomainError, Error, OSError) as exc:
+        # The page polling for the preview shows the reason instead of waiting for ever.
+        job.state, job.message = ImportJob.State.FAILED, _reason(exc)[:2000]
+        job.save(update_fields=["state", "message"])
+        return job
     job.preview = {"rows": first_rows, "counts": _counts_dict(counts, job.kind)}
     job.state = ImportJob.State.PREVIEWED
     job.save(update_fields=["preview", "state"])
@@ -165,17 +170,34 @@ def import_job_run(*, job: ImportJob, progress: Progress | None = None, actor=No
     except _Superseded:
         job.refresh_from_db()
         return job
-    except (DomainError, IntegrityError, OSError) as exc:
-        _fail(job, runner, getattr(exc, "message", str(exc)))
+    except ImportFileError as exc:
+        # The file itself breaks down here: resuming would stop at the same place.
+        done = f"The rows before it ({job.rows_read:,}) are imported" if job.rows_read else ""
+        _fail(
+            job,
+            runner,
+            f"{exc.message}. {done or 'Nothing was imported'}; fix the file and import it "
+            "again (what is in already is matched, not added twice), or roll this import back",
+        )
         return job
+    except (DomainError, Error, OSError) as exc:
+        _fail(job, runner, _reason(exc))
+        return job
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        _fail(job, runner, f"stopped on an unexpected error ({reason}); resume to retry")
+        raise
     except BaseException:
         # Interrupted (Ctrl-C, a worker told to stop): the open chunk was rolled back, and the
         # job can be resumed at once rather than after STALLED_AFTER.
         _fail(job, runner, "interrupted before the end; resume to continue after the last row")
         raise
-    job.error_report = import_job_report(job=job) if job.failed_rows else ""
+    job.error_report = import_job_report(job=job) if job.row_errors.exists() else ""
     with transaction.atomic():
-        finished = ImportJob.objects.filter(pk=job.pk, runner=runner).update(
+        # Not over a cancel that came as the last chunk committed.
+        finished = ImportJob.objects.filter(
+            pk=job.pk, runner=runner, state=ImportJob.State.RUNNING
+        ).update(
             error_report=job.error_report,
             state=ImportJob.State.DONE,
             finished_at=timezone.now(),
@@ -197,7 +219,6 @@ def import_job_run(*, job: ImportJob, progress: Progress | None = None, actor=No
 
 # States a job never leaves: running it again does nothing.
 FINAL = (ImportJob.State.DONE, ImportJob.State.CANCELLED, ImportJob.State.ROLLED_BACK)
-RESUMABLE = (ImportJob.State.UPLOADED, ImportJob.State.PREVIEWED, ImportJob.State.FAILED)
 
 
 class _Superseded(Exception):
@@ -210,7 +231,9 @@ def _claim(job: ImportJob) -> str | None:
     (queued by import_job_start) or has stalled; its old process then loses the claim."""
     runner, now = uuid.uuid4().hex, timezone.now()
     claimable = (
-        Q(state__in=RESUMABLE) | Q(state=ImportJob.State.RUNNING, runner="") | ImportJob.stalled_q()
+        Q(state=ImportJob.State.UPLOADED)
+        | ImportJob.startable_q()
+        | Q(state=ImportJob.State.RUNNING, runner="")
     )
     claimed = ImportJob.objects.filter(claimable, pk=job.pk).update(
         state=ImportJob.State.RUNNING,
@@ -222,6 +245,8 @@ def _claim(job: ImportJob) -> str | None:
     job.refresh_from_db()
     if not claimed and job.state in FINAL:
         return None
+    if not claimed and job.preview_failed:
+        raise DomainError(f"the preview found the file cannot be imported: {job.message}")
     if not claimed:
         last = timezone.localtime(job.heartbeat_at or job.created_at)
         raise DomainError(
@@ -230,6 +255,10 @@ def _claim(job: ImportJob) -> str | None:
             f"{STALLED_AFTER.seconds // 60} minutes"
         )
     return runner
+
+
+def _reason(exc: BaseException) -> str:
+    return exc.message if isinstance(exc, DomainError) else str(exc) or type(exc).__name__
 
 
 def _fail(job: ImportJob, runner: str, message: str) -> None:
@@ -335,6 +364,7 @@ def _process(job: ImportJob, *, start_after: int, progress: Progress | None):
             row_customer, counts = resolve_rows(
                 valid, channel=job.channel, seen_at=seen_at, groups=groups
             )
+            counts.invalid = len(failed)
             if job.kind == ImportJob.Kind.ORDERS:
                 counts.orders_created, counts.orders_updated = load_orders(
                     valid, row_customer, channel=job.channel, counts=counts
@@ -346,7 +376,17 @@ def _process(job: ImportJob, *, start_after: int, progress: Progress | None):
                     for r, c in zip(valid, row_customer, strict=True)
                     if c is None
                 ]
-            counts.invalid = sum(1 for r in chunk if r.errors)
+                if "tags" in mapping.columns or "level" in mapping.columns:
+                    tagged = load_customer_tags(
+                        valid,
+                        row_customer,
+                        tags_column=mapping.names.get("tags", ""),
+                        level_column=mapping.names.get("level", ""),
+                        user=job.created_by,
+                    )
+                    counts.ranges += tagged.ranges
+                    # Loaded, but without the tags named in the error: reported, not invalid.
+                    failed += [_Parsed(r.row, list(r.values), r.errors) for r in valid if r.errors]
             if progress:
                 progress(len(chunk))
             yield chunk, counts, failed
@@ -470,6 +510,10 @@ def import_job_rollback(*, job: ImportJob, actor=None) -> ImportJob:
     nothing = Q(pk__in=[])
     if job.kind == ImportJob.Kind.TAGS:
         return _rollback_tags(job, ranges.get(CustomerTag._meta.label_lower, nothing), actor)
+    # A customer file's tags: taken off with their history, as a tags job's are.
+    removed_tags = remove_assignments(
+        ranges.get(CustomerTag._meta.label_lower, nothing), user=actor
+    )
     orders = Order.objects.filter(ranges.get(Order._meta.label_lower, nothing))
     OrderItem.objects.filter(order__in=orders).delete()
     removed_orders, _ = orders.delete()
@@ -489,8 +533,9 @@ def import_job_rollback(*, job: ImportJob, actor=None) -> ImportJob:
     kept = created.count()
     job.state = ImportJob.State.ROLLED_BACK
     job.message = (
-        f"rolled back: {removed_customers} customers, {removed_identities} identities and "
-        f"{removed_orders} orders removed; {kept} customers kept because they have other data"
+        f"rolled back: {removed_customers} customers, {removed_identities} identities, "
+        f"{removed_orders} orders and {removed_tags} tag assignments removed; {kept} customers "
+        "kept because they have other data"
     )
     job.save(update_fields=["state", "message", "runner"])
     audit_record(
@@ -498,7 +543,12 @@ def import_job_rollback(*, job: ImportJob, actor=None) -> ImportJob:
         action=AuditLog.Action.DELETE,
         target=job,
         summary=job.message[:200],
-        detail={"customers": removed_customers, "orders": removed_orders, "kept": kept},
+        detail={
+            "customers": removed_customers,
+            "orders": removed_orders,
+            "tag_assignments": removed_tags,
+            "kept": kept,
+        },
     )
     return job
 
@@ -524,9 +574,8 @@ def import_job_start(*, job: ImportJob) -> bool:
     One conditional UPDATE, so two clicks cannot queue the same job twice. The job waits,
     running without a runner, until a worker claims it (import_job_run).
     """
-    startable = Q(state__in=ImportJob.STARTABLE) | ImportJob.stalled_q()  # as job.can_start
     return bool(
-        ImportJob.objects.filter(startable, pk=job.pk).update(
+        ImportJob.objects.filter(ImportJob.startable_q(), pk=job.pk).update(
             state=ImportJob.State.RUNNING, runner="", heartbeat_at=timezone.now()
         )
     )

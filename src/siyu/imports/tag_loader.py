@@ -1,4 +1,5 @@
-"""Set-based loading of a tags file, one chunk at a time, through the tag services.
+"""Set-based loading of a tags file, one chunk at a time, through the tag services; also the
+tags and membership levels of a customer file, once its rows have their customers.
 
 A chunk costs a fixed number of statements plus a few per distinct tag it names: one identity
 lookup per identifier kind, one read of the groups and tags named, bulk creation of the
@@ -19,12 +20,14 @@ from django.utils.translation import pgettext
 from siyu.core.bulk import select_in
 from siyu.customers.models import Identity
 from siyu.imports.loader import Counts
+from siyu.imports.rows import CustomerRow, TagName
 from siyu.imports.tag_rows import TagRow
 from siyu.tags.models import CustomerTag, Source, Tag, TagGroup
 from siyu.tags.services import MAX_BULK, tags_assign, tags_remove
 
 LABEL = CustomerTag._meta.label_lower
 Pair = tuple[int, int]  # (customer id, tag id)
+Row = TagRow | CustomerRow  # a tags file's row, or a customer file's with tags
 
 
 def imported_group_name() -> str:
@@ -39,29 +42,68 @@ def load_tags(rows: Sequence[TagRow], *, tags_column: str, user=None) -> Counts:
     Counts: matched = rows that put at least one new tag on their customer, skipped = rows
     whose customer had all their tags already; invalid is left to the caller.
     """
-    counts = Counts()
-    default_group = imported_group_name()
     valid = [r for r in rows if not r.errors]
     row_customer = _resolve(valid)
+    wanted = [(r, row_customer[r.row], r.tags) for r in valid if row_customer[r.row] is not None]
+    return _assign(wanted, column=tags_column, user=user)
+
+
+def load_customer_tags(
+    rows: Sequence[CustomerRow],
+    row_customer: Sequence[int | None],
+    *,
+    tags_column: str,
+    level_column: str,
+    user=None,
+) -> Counts:
+    """Put a customer file's tags and membership levels on the customers its rows loaded.
+
+    A level is a tag of the level group, which allows one per customer. A row whose tags
+    cannot go on (a rule tag, two tags of an exclusive group) gets the error; its customer
+    stays imported.
+    """
+    wanted = []
+    level_group = None
+    for row, customer_id in zip(rows, row_customer, strict=True):
+        if customer_id is None or not (row.tags or row.level):
+            continue
+        tags = list(row.tags or ())
+        if row.level:
+            level_group = level_group or _level_group()
+            tags.append((level_group, row.level))
+        wanted.append((row, customer_id, tags))
+    return _assign(wanted, column=tags_column or level_column, user=user)
+
+
+def _level_group() -> str:
+    with translation.override(settings.LANGUAGE_CODE):
+        name = pgettext("tag group", "Member level")
+    TagGroup.objects.get_or_create(
+        name=name, defaults={"dimension": TagGroup.Dimension.COMMERCIAL, "exclusive": True}
+    )
+    return name
+
+
+def _assign(wanted_rows: list[tuple[Row, int, list[TagName]]], *, column: str, user) -> Counts:
+    """Put each row's tags on its customer: (row, customer id, tags) of rows without errors."""
+    counts = Counts()
+    default_group = imported_group_name()
     groups = {
         g.name: g
         for g in TagGroup.objects.filter(
-            name__in={group or default_group for r in valid for group, _ in r.tags}
+            name__in={group or default_group for _, _, tags in wanted_rows for group, _ in tags}
         )
     }
-    wanted: list[tuple[TagRow, int, list[tuple[str, str]]]] = []
-    for row in valid:
-        customer_id = row_customer[row.row]
-        if customer_id is None:
-            continue
-        names = [(group or default_group, name) for group, name in row.tags]
-        if _conflict(row, names, groups, tags_column):
+    wanted: list[tuple[Row, int, list[tuple[str, str]]]] = []
+    for row, customer_id, tags in wanted_rows:
+        names = [(group or default_group, name) for group, name in tags]
+        if _conflict(row, names, groups, column):
             continue
         wanted.append((row, customer_id, names))
     if not wanted:
         return counts
     tag_ids, rule_tags = _tags({name for _, _, names in wanted for name in names}, groups)
-    wanted = [w for w in wanted if not _rule_tag(w[0], w[2], tag_ids, rule_tags, tags_column)]
+    wanted = [w for w in wanted if not _rule_tag(w[0], w[2], tag_ids, rule_tags, column)]
     if not wanted:
         return counts
     exclusive = {g.pk for g in groups.values() if g.exclusive}
@@ -127,7 +169,7 @@ def _resolve(rows: Sequence[TagRow]) -> dict[int, int | None]:
 
 
 def _conflict(
-    row: TagRow, names: list[tuple[str, str]], groups: dict[str, TagGroup], column: str
+    row: Row, names: list[tuple[str, str]], groups: dict[str, TagGroup], column: str
 ) -> bool:
     """A row naming two tags of a group that allows one per customer is an error."""
     per_group: dict[str, list[str]] = defaultdict(list)
@@ -146,7 +188,7 @@ def _conflict(
 
 
 def _rule_tag(
-    row: TagRow, names: list[tuple[str, str]], ids: dict, rule_tags: set[int], column: str
+    row: Row, names: list[tuple[str, str]], ids: dict, rule_tags: set[int], column: str
 ) -> bool:
     """A rule tag's members are computed from its rule: a file cannot add to them."""
     ruled = [name for name in names if ids[name] in rule_tags]

@@ -7,21 +7,15 @@ group, or bare, and then goes to the "imported" group. The identifier columns ar
 the customer row parser, so a tags file recognises people exactly as a customer file does.
 """
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from siyu.core.errors import DomainError
 from siyu.imports.presets import CUSTOMER, IDENTITY_FIELDS, Mapping
-from siyu.imports.rows import RowError, parse_customer
+from siyu.imports.rows import RowError, TagName, parse_customer, parse_tag, split_tags
 
-SEPARATORS = re.compile(r"\s*[,，;；|｜、\n]\s*")
-GROUP_MARK = re.compile(r"\s*[:：]\s*")
-NAME_LENGTH = 50  # siyu.tags.models: Tag.name and TagGroup.name
 KIND_TARGET = {kind: target for target, kind in IDENTITY_FIELDS.items()}
-# A bare tag goes to this group; None stands for it until the loader names it.
-TagName = tuple[str | None, str]
 
 
 @dataclass(slots=True)
@@ -37,24 +31,6 @@ class TagRow:
 
     def add_error(self, column: str, reason: str, value: Any) -> None:
         self.errors.append(RowError(self.row, column, reason, "" if value is None else str(value)))
-
-
-def parse_tag(text: str) -> TagName:
-    """Split "group:tag" into (group, tag); a bare tag gives (None, tag). Raises DomainError."""
-    text = text.strip()
-    parts = GROUP_MARK.split(text, maxsplit=1)
-    group, name = (parts[0], parts[1]) if len(parts) == 2 else (None, text)
-    if group == "" or not name:
-        raise DomainError(f"“{text}”: write a tag as group:tag or just tag", field="tag")
-    for part in (group, name):
-        if part is not None and len(part) > NAME_LENGTH:
-            raise DomainError(f"“{part}” is longer than {NAME_LENGTH} characters", field="tag")
-    return group, name
-
-
-def split_tags(text: str) -> list[TagName]:
-    """The tags of one cell, each once, in the order written. Raises DomainError."""
-    return list(dict.fromkeys(parse_tag(part) for part in SEPARATORS.split(text) if part))
 
 
 def parser(mapping: Mapping, fixed: str = "") -> Callable[[int, Sequence[Any], Mapping], TagRow]:

@@ -256,8 +256,8 @@ def test_rolling_back_a_finished_job_removes_what_it_added_and_says_what(tmall, 
     printed = siyu_import("--rollback", job.pk)
 
     assert printed.splitlines() == [
-        f"Job {job.pk}: rolled back: 2 customers, 2 identities and 0 orders removed; "
-        "0 customers kept because they have other data"
+        f"Job {job.pk}: rolled back: 2 customers, 2 identities, 0 orders and 0 tag assignments "
+        "removed; 0 customers kept because they have other data"
     ]
     assert list(Customer.objects.all()) == [known]  # known before the import: kept
     assert Identity.objects.get().customer == known
@@ -286,7 +286,10 @@ def test_a_job_that_failed_midway_resumes_to_the_counts_of_an_uninterrupted_impo
     with pytest.raises(CommandError) as refused:
         siyu_import("customers", members, "--channel", "tmall", stdout=failed_output)
     job = ImportJob.objects.get()
-    assert str(refused.value) == f"import failed; resume with --resume {job.pk}"
+    assert str(refused.value) == (
+        f"import failed: once the reason above is fixed, resume with --resume {job.pk}, "
+        f"or remove what it added with --rollback {job.pk}"
+    )
     assert failed_output.getvalue().splitlines() == [
         f"Job {job.pk} failed: rows_read 2, created 2, matched 0, merged 0, invalid 0, skipped 0",
         "Reason: [Errno 28] No space left on device",

@@ -13,7 +13,7 @@ from siyu.core.models import AuditLog
 from siyu.customers.models import Customer, Identity, MergeRecord
 from siyu.customers.services import customer_resolve
 from siyu.customers.tests.factories import ChannelFactory
-from siyu.imports import services
+from siyu.imports import readers, services
 from siyu.imports.models import STALLED_AFTER, ImportJob
 from siyu.imports.readers import ImportFileError
 from siyu.imports.services import (
@@ -263,6 +263,60 @@ def test_a_job_cancelled_midway_keeps_its_committed_chunks_until_rolled_back(
     job = import_job_rollback(job=job)
 
     assert job.state == ImportJob.State.ROLLED_BACK and not Customer.objects.exists()
+
+
+def test_a_cancel_that_comes_as_the_last_chunk_commits_is_not_overwritten_by_done(
+    tmall, members, monkeypatch
+):
+    job = import_job_create(path=members, kind="customer", channel=tmall)
+    write_report = services.import_job_report
+
+    def cancelled_while_the_report_is_written(job, fmt="csv"):
+        import_job_cancel(job=ImportJob.objects.get(pk=job.pk))
+        return write_report(job=job, fmt=fmt)
+
+    monkeypatch.setattr(services, "import_job_report", cancelled_while_the_report_is_written)
+
+    job = import_job_run(job=job)
+
+    assert job.state == ImportJob.State.CANCELLED
+    assert not AuditLog.objects.filter(action="import", target_id=str(job.pk)).exists()
+
+
+def test_an_unexpected_error_ends_the_job_failed_with_its_reason(tmall, members, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ValueError("the disk said no")
+
+    monkeypatch.setattr(services, "resolve_rows", broken)
+    job = import_job_create(path=members, kind="customer", channel=tmall)
+
+    with pytest.raises(ValueError):
+        import_job_run(job=job)
+
+    job.refresh_from_db()
+    assert job.state == ImportJob.State.FAILED
+    assert "ValueError: the disk said no" in job.message
+    assert job.can_start  # resumable once the cause is fixed
+
+
+def test_a_file_that_breaks_down_midway_fails_saying_what_is_in_and_rolls_back(
+    tmall, tmp_path, small_chunks, monkeypatch
+):
+    monkeypatch.setattr(readers, "SAMPLE_BYTES", 64)  # detection sees only the UTF-8 start
+    good = "".join(f"张伟{i},1380000000{i}\r\n" for i in range(1, 6))
+    path = tmp_path / "m.csv"
+    path.write_bytes(f"姓名,手机号\r\n{good}".encode() + "李娜,13900000002\r\n".encode("gbk"))
+
+    job = import_job_run(job=import_job_create(path=path, kind="customer", channel=tmall))
+
+    assert job.state == ImportJob.State.FAILED
+    assert job.message.startswith("row 7 (line 7 of the file) cannot be decoded"), job.message
+    assert "The rows before it (4) are imported; fix the file and import it again" in job.message
+    assert Customer.objects.count() == 4  # two chunks of two rows committed
+
+    job = import_job_rollback(job=job)
+
+    assert not Customer.objects.exists()
 
 
 def test_chunks_on_sqlite_are_larger_than_on_other_databases(tmall, members, monkeypatch):

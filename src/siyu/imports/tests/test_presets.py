@@ -1,7 +1,9 @@
 import pytest
 
+from siyu.imports import tag_rows
 from siyu.imports.presets import PRESETS, build_mapping, detect, normalize_header
 from siyu.imports.readers import ImportFileError
+from siyu.imports.rows import parse_customer, parse_order
 
 # Header rows as the platforms' exports have them (column order and the columns we do not
 # use included, since they affect detection).
@@ -193,6 +195,20 @@ def test_every_preset_has_unique_targets_and_a_known_kind():
         targets = [c.target for c in preset.columns]
         assert len(targets) == len(set(targets)), preset.key
         assert preset.kind in {"customer", "order", "tag"}
+
+
+@pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.key)
+def test_every_preset_column_is_a_field_its_rows_can_be_parsed_into(preset):
+    header = [c.aliases[0] for c in preset.columns]
+    mapping = build_mapping(header, kind=preset.kind, preset=preset.key)
+    assert set(mapping.columns) == {c.target for c in preset.columns}
+
+    again = build_mapping(header, kind=preset.kind, preset=preset.key, user_mapping=mapping.names)
+    parse = {"customer": parse_customer, "order": parse_order, "tag": tag_rows.parser(again)}
+    row = parse[preset.kind](2, ["" for _ in header], again)
+
+    assert again == mapping
+    assert row.row == 2
 
 
 @pytest.mark.parametrize("header", [["13812341234"], ["手机号"], TAOBAO, DOUYIN])

@@ -153,14 +153,16 @@ def test_given_full_member_row_when_parsed_then_every_field_is_typed():
         city="上海",
         province="上海市",
         email="Zhang@Example.COM",
-        tags="VIP, 高净值，母婴;宝妈、 老客 |VIP",
+        tags="VIP, 价值:高净值，母婴;宝妈、 老客 |VIP",
         member_no="M0001",
     )
 
     assert row.errors == []
     assert (row.name, row.gender, row.birthday) == ("张三", "f", date(1990, 1, 2))
     assert (row.province, row.city, row.email) == ("上海市", "上海", "zhang@example.com")
-    assert row.tags == ["VIP", "高净值", "母婴", "宝妈", "老客"]
+    assert row.tags == [
+        (None, "VIP"), ("价值", "高净值"), (None, "母婴"), (None, "宝妈"), (None, "老客")
+    ]  # fmt: skip
     assert row.member_no == "M0001"
     assert row.identifiers == [
         ("phone", "+8613812341234"),

@@ -15,6 +15,7 @@ from siyu.core.errors import DomainError
 from siyu.core.models import AuditLog
 from siyu.customers.models import Customer, Identity
 from siyu.customers.services import customer_resolve
+from siyu.customers.tests.factories import ChannelFactory
 from siyu.imports import services
 from siyu.imports.models import ImportJob, ImportRowError
 from siyu.imports.services import import_job_create, import_job_preview, import_job_run
@@ -380,3 +381,91 @@ def test_the_upload_form_refuses_a_fixed_tag_for_other_files_and_a_missing_chann
     errors = response.context["form"].errors
     assert response.status_code == 200 and {"channel", "tag"} <= errors.keys()
     assert not ImportJob.objects.exists()
+
+
+# --------------------------------------------------------------------------------------------
+# Tags and membership levels in a customer file
+
+
+YOUZAN_MEMBERS = ["客户姓名", "手机号", "性别", "生日", "会员卡号", "会员等级", "客户标签"]
+
+
+def test_a_member_list_puts_its_tags_and_levels_on_the_customers_it_loads(people, tmp_path, org):
+    youzan = ChannelFactory(code="youzan")
+    path = write(
+        tmp_path / "members.csv",
+        [
+            ["张三", "13800000001", "男", "1990-01-01", "Y1", "金卡", "兴趣:美妆, VIP"],
+            ["李四", "13800000002", "女", "", "Y2", "银卡", ""],
+            ["王五", "13800000003", "", "", "Y3", "", "VIP"],
+        ],
+        header=YOUZAN_MEMBERS,
+    )
+    job = import_job_create(path=path, kind="customer", channel=youzan, user=org.admin.user)
+    assert job.preset == "youzan_members"
+
+    job = import_job_run(job=job)
+
+    assert job.state == ImportJob.State.DONE, job.message
+    assert (job.created, job.matched, job.invalid, job.error_report) == (2, 1, 0, "")
+    li = Identity.objects.get(value="+8613800000002").customer
+    wang = Identity.objects.get(value="+8613800000003").customer
+    assert tags_of(people["zhang"]) == {"会员等级:金卡", "兴趣:美妆", "导入标签:VIP"}
+    assert tags_of(li) == {"会员等级:银卡"}
+    assert tags_of(wang) == {"导入标签:VIP"}
+    assert TagGroup.objects.get(name="会员等级").exclusive  # one level per customer
+    assert set(CustomerTag.objects.values_list("source", flat=True)) == {Source.IMPORT}
+
+    again = import_job_run(job=import_job_create(path=path, kind="customer", channel=youzan))
+
+    assert again.state == ImportJob.State.DONE
+    assert CustomerTag.objects.count() == 5  # nothing new
+    assert TagChange.objects.filter(action="added").count() == 5
+
+
+def test_a_new_level_replaces_the_old_and_rolling_back_takes_off_the_files_tags(
+    people, tmp_path, org
+):
+    youzan = ChannelFactory(code="youzan")
+    header = ["手机号", "会员等级", "标签"]
+    first = write(tmp_path / "a.csv", [["13800000001", "银卡", "老客"]], header=header)
+    import_job_run(job=import_job_create(path=first, kind="customer", channel=youzan))
+    later = write(
+        tmp_path / "b.csv",
+        [["13800000001", "金卡", "复购"], ["13900000009", "金卡", "新客"]],
+        header=header,
+    )
+
+    job = import_job_run(job=import_job_create(path=later, kind="customer", channel=youzan))
+
+    assert tags_of(people["zhang"]) == {"会员等级:金卡", "导入标签:老客", "导入标签:复购"}
+    newcomer = Identity.objects.get(value="+8613900000009").customer
+
+    job = services.import_job_rollback(job=job, actor=org.admin.user)
+
+    assert "4 tag assignments removed" in job.message
+    assert tags_of(people["zhang"]) == {"导入标签:老客"}  # the first file's stay
+    assert not Customer.objects.filter(pk=newcomer.pk).exists()
+    assert not CustomerTag.objects.filter(customer_id=newcomer.pk).exists()
+
+
+def test_a_row_whose_tags_cannot_go_on_loads_its_customer_and_reports_why(people, tmp_path):
+    TagGroupFactory(name="渠道", exclusive=True)
+    path = write(
+        tmp_path / "m.csv",
+        [["13800000001", "渠道:天猫, 渠道:京东"], ["13900000009", "VIP"]],
+        header=["手机号", "标签"],
+    )
+
+    job = import_job_run(
+        job=import_job_create(path=path, kind="customer", channel=ChannelFactory(code="x"))
+    )
+
+    assert job.state == ImportJob.State.DONE
+    assert (job.created, job.matched, job.invalid) == (1, 1, 0)
+    assert tags_of(people["zhang"]) == set()
+    (error,) = ImportRowError.objects.filter(job=job)
+    assert error.row == 2
+    assert error.errors[0]["column"] == "标签"
+    assert "allows one tag per customer" in error.errors[0]["reason"]
+    assert job.error_report  # the report lists it

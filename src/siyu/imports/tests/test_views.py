@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
+from siyu.core.errors import DomainError
 from siyu.core.models import AuditLog
 from siyu.customers.models import Customer
 from siyu.customers.tests.factories import ChannelFactory
@@ -157,6 +158,35 @@ def test_a_file_with_only_its_header_previews_as_having_no_data_rows(
     assert ImportJob.objects.get().state == ImportJob.State.PREVIEWED
     assert [v for _, v in page.context["preview_counts"]] == [0, 0, 0, 0, 0]
     assert "文件中没有数据行" in page.content.decode()  # "The file has no data rows."
+
+
+def test_a_file_that_breaks_down_after_its_first_rows_fails_its_preview_and_cannot_start(
+    org, tmall, login, django_capture_on_commit_callbacks
+):
+    # The first 2 MB read as UTF-8 (what detection samples); a row after them is GBK.
+    good = "".join(f"张伟{i},138{i:08d}\r\n" for i in range(70_000)).encode("utf-8")
+    data = "姓名,手机号\r\n".encode() + good + "李娜,13900000002\r\n".encode("gbk")
+    client = login(org.admin)
+    upload_file = SimpleUploadedFile("members.csv", data, content_type="text/csv")
+
+    response = post_upload(
+        client, django_capture_on_commit_callbacks, form_data(tmall, upload_file)
+    )
+
+    job = ImportJob.objects.get()
+    assert job.state == ImportJob.State.FAILED
+    assert "70002" in job.message or "70,002" in job.message, job.message
+    page = client.get(response["Location"])
+    assert page.context["polling"] is False
+    assert "文件无法导入" in page.content.decode()  # "The file cannot be imported:"
+    assert not job.can_start
+    assert client.post(reverse("imports:start", args=[job.pk])).status_code in (302, 400)
+    job.refresh_from_db()
+    assert job.state == ImportJob.State.FAILED
+    assert not Customer.objects.exists()
+    with pytest.raises(DomainError, match="the preview found the file cannot be imported"):
+        import_job_run(job=job)
+    assert not Customer.objects.exists()
 
 
 def test_a_garbage_upload_shows_a_clear_message_and_creates_no_job(
@@ -370,7 +400,9 @@ def test_a_failed_job_shows_the_reason_and_resumes(
     path = tmp_path / "m.csv"
     path.write_text(csv_text(MEMBERS), encoding="utf-8")
     job = make_job(tmall, file=str(path), preset="member_list", rows_total=6)
-    ImportJob.objects.filter(pk=job.pk).update(state="failed", message="disk full")
+    ImportJob.objects.filter(pk=job.pk).update(
+        state="failed", message="disk full", started_at=timezone.now()
+    )
     client = login(org.admin)
     content = client.get(reverse("imports:detail", args=[job.pk])).content.decode()
     assert "disk full" in content and reverse("imports:start", args=[job.pk]) in content

@@ -71,6 +71,8 @@ class Command(BaseCommand):
             with self._progress(job) as advance:
                 if options["dry_run"]:
                     job = import_job_preview(job=job, progress=advance)
+                    if job.preview_failed:
+                        raise CommandError(job.message)
                     counts = job.preview["counts"]
                 else:
                     job = import_job_run(job=job, progress=advance)
@@ -87,7 +89,10 @@ class Command(BaseCommand):
         if job.error_report:
             self.stdout.write(f"Rows that did not load: {job.error_report}")
         if job.state == ImportJob.State.FAILED:
-            raise CommandError(f"import failed; resume with --resume {job.pk}")
+            raise CommandError(
+                f"import failed: once the reason above is fixed, resume with --resume {job.pk}, "
+                f"or remove what it added with --rollback {job.pk}"
+            )
 
     def _job(self, options) -> ImportJob:
         if options["resume"] is not None:
