@@ -434,39 +434,91 @@ def load_orders(
 ) -> tuple[int, int]:
     """Upsert the chunk's orders by (channel, order number); refunds update the order.
 
+    What a file does not give (a column it lacks, an empty cell, a masked buyer), a stored
+    order keeps: a refund-only export updates the refund, not the amount or the buyer.
     Lines of one order arrive together (the chunker never splits an order); an order's lines
-    are replaced as a whole, so importing the same file again changes nothing.
-    Returns (orders created, orders updated).
+    are replaced as a whole when the file has item columns, so importing the same file again
+    changes nothing. Returns (orders created, orders updated).
     """
     orders: dict[str, dict] = {}
     lines: dict[str, list[OrderRow]] = defaultdict(list)
+    summed: set[str] = set()
     for row, customer_id in zip(rows, row_customer, strict=True):
         ref = row.external_order_id
         order = orders.get(ref)
         if order is None:
+            # None: not given by the file (see _complete).
             orders[ref] = order = {
                 "customer_id": customer_id,
-                "status": row.status or Order.Status.PAID,
-                "amount": row.amount or 0,
-                "refund_amount": row.refund_amount or 0,
+                "status": row.status,
+                "amount": row.amount,
+                "refund_amount": row.refund_amount,
                 "placed_at": row.created_at,
                 "paid_at": row.paid_at,
                 "receiver_name": (row.receiver_name or "")[:100],
                 "phone_display": (row.phone_display or row.phone or "")[:40],
             }
         elif row.line_id:  # one row per order line: the order's amounts are the lines' sum
-            order["amount"] += row.amount or 0
-            order["refund_amount"] += row.refund_amount or 0
-            order["status"] = _order_status(order)
+            if row.amount is not None:
+                order["amount"] = (order["amount"] or 0) + row.amount
+            if row.refund_amount is not None:
+                order["refund_amount"] = (order["refund_amount"] or 0) + row.refund_amount
+            summed.add(ref)
         order["customer_id"] = order["customer_id"] or customer_id
         lines[ref].append(row)
 
     existing = _existing_orders(channel, list(orders))
+    kept_customers = _complete(orders, existing, summed)
     with references_checked_per_chunk() as checked:
         if checked:
             _lock_referenced(Channel, [channel.pk])
-            _lock_referenced(Customer, {o["customer_id"] for o in orders.values()} & counts.known)
+            # The stored customers an order keeps must still be there too.
+            known = counts.known | kept_customers
+            _lock_referenced(Customer, {o["customer_id"] for o in orders.values()} & known)
         return _write_orders(orders, lines, existing, channel, counts)
+
+
+def _complete(
+    orders: dict[str, dict], existing: dict[str, tuple[int, tuple]], summed: set[str]
+) -> set[int]:
+    """Fill in what the file does not give: a stored order's value, else the default.
+
+    The status follows the refund where the parser could not compare it with the amount:
+    over several lines, or when the file has no amount (a refund-only export makes every
+    refund "refunded"). Returns the stored customers kept for want of one in the file.
+    """
+    kept_customers: set[int] = set()
+    for ref, order in orders.items():
+        found = existing.get(ref)
+        amount_given = order["amount"] is not None
+        refund_given = order["refund_amount"] is not None
+        if found is None:
+            if not amount_given:
+                order["amount"] = 0
+            if not refund_given:
+                order["refund_amount"] = 0
+            order["status"] = order["status"] or Order.Status.PAID
+        else:
+            customer_id, status, amount, refund, placed_at, paid_at, receiver, phone = found[1]
+            if order["customer_id"] is None and customer_id is not None:
+                order["customer_id"] = customer_id
+                kept_customers.add(customer_id)
+            order["status"] = order["status"] or status
+            if not amount_given:
+                order["amount"] = amount
+            if not refund_given:
+                order["refund_amount"] = refund
+            if order["placed_at"] is None:
+                order["placed_at"] = placed_at
+            if order["paid_at"] is None:
+                order["paid_at"] = paid_at
+            if not order["receiver_name"]:
+                order["receiver_name"] = receiver
+            if not order["phone_display"]:
+                order["phone_display"] = phone
+        if refund_given and (not amount_given or ref in summed):
+            order["status"] = _order_status(order)
+    return kept_customers
 
 
 def _write_orders(
@@ -493,22 +545,28 @@ def _write_orders(
     if new_refs:
         counts.ranges.append((Order._meta.label_lower, ids[0], ids[-1]))
     # A later export repeats most orders unchanged: only what changed is written again.
-    changed = [ref for ref, (_pk, stored) in existing.items() if stored != _comparable(orders[ref])]
+    compared = len(COMPARED)
+    changed = [
+        ref
+        for ref, (_pk, stored) in existing.items()
+        if stored[:compared] != _comparable(orders[ref])
+    ]
     bulk_update(
         Order,
         [*fields, "updated_at"],
         ((existing[ref][0], *orders[ref].values(), now) for ref in changed),
     )
-    OrderItem.objects.filter(order_id__in=[existing[ref][0] for ref in changed]).delete()
+    # A file without item columns says nothing of the lines: the stored ones stay.
+    relined = [ref for ref in changed if any(map(_has_item, lines[ref]))]
+    OrderItem.objects.filter(order_id__in=[existing[ref][0] for ref in relined]).delete()
     order_ids = {ref: pk for ref, pk in zip(new_refs, ids, strict=True)}
-    order_ids.update((ref, existing[ref][0]) for ref in changed)
-    lines = {ref: lines[ref] for ref in order_ids}
+    order_ids.update((ref, existing[ref][0]) for ref in relined)
     bulk_insert(
         OrderItem,
         ["order_id", "line_id", "product_ref", "title", "sku", "quantity", "unit_price"],
         (
             (
-                order_ids[ref],
+                order_id,
                 (row.line_id or "")[:64],
                 (row.product_id or "")[:64],
                 (row.product_title or "")[:200],
@@ -516,14 +574,18 @@ def _write_orders(
                 row.quantity or 1,
                 row.unit_price,
             )
-            for ref, order_lines in lines.items()
-            for row in order_lines
-            if row.product_title or row.sku or row.product_id
+            for ref, order_id in order_ids.items()
+            for row in lines[ref]
+            if _has_item(row)
         ),
         binary=True,
         batched=True,
     )
     return len(new_refs), len(changed)
+
+
+def _has_item(row: OrderRow) -> bool:
+    return bool(row.product_title or row.sku or row.product_id)
 
 
 TRIGGER_FREE_TABLES = (Customer, Identity, Order, OrderItem)
@@ -588,7 +650,7 @@ def _lock_referenced(model, ids: Iterable[int]) -> None:
 
 
 def _order_status(order: dict) -> str:
-    """A refund on any line decides the status of a multi-line order."""
+    """The status the order's refund makes, against its amount; without a refund, its own."""
     refunded, amount = order["refund_amount"], order["amount"]
     if refunded <= 0:
         return order["status"]
@@ -598,6 +660,8 @@ def _order_status(order: dict) -> str:
 
 
 COMPARED = ("customer_id", "status", "amount", "refund_amount", "placed_at", "paid_at")
+# Kept when a file leaves them empty, but a change in them alone is not written again.
+KEPT = (*COMPARED, "receiver_name", "phone_display")
 
 
 def _comparable(order: dict) -> tuple:
@@ -607,11 +671,11 @@ def _comparable(order: dict) -> tuple:
 
 
 def _existing_orders(channel: Channel, refs: list[str]) -> dict[str, tuple[int, tuple]]:
-    """Order number → (id, the values an export may change) of the channel's stored orders."""
+    """Order number → (id, the values of KEPT) of the channel's stored orders."""
     found: dict[str, tuple[int, tuple]] = {}
     for ref, pk, *values in select_in(
         Order,
-        ["external_id", "id", *COMPARED],
+        ["external_id", "id", *KEPT],
         "external_id",
         refs,
         where={"channel_id": channel.pk},

@@ -94,9 +94,7 @@ def import_job_create(
         tag = f"{group}:{name}" if group else name
     path = Path(path)
     with open_table(path, encoding=encoding, sheet=sheet) as table:
-        mapping = presets.build_mapping(
-            table.header, kind=kind, preset=preset, user_mapping=columns
-        )
+        mapping = _mapping(table.header, kind, preset, columns)
         detected_encoding, sheet_name = table.encoding or "", table.sheet or ""
     if tags_file and not tag and "tags" not in mapping.columns:
         found = ", ".join(h for h in table.header if h) or "(none)"
@@ -124,6 +122,26 @@ def import_job_create(
     job.rows_total = rows_estimate(job)
     job.save(update_fields=["rows_total"])
     return job
+
+
+def _mapping(header: list[str], kind: str, preset: str | None, columns: dict | None):
+    """The preset or hand mapping asked for; otherwise the built-in preset the header fits, or
+    failing that the saved mapping whose columns are all in the header (the most of them)."""
+    try:
+        return presets.build_mapping(header, kind=kind, preset=preset, user_mapping=columns)
+    except ImportFileError:
+        if preset or columns:
+            raise
+        present = set(header)
+        fitting = [
+            saved
+            for saved in SavedMapping.objects.filter(kind=kind).order_by("created_at")
+            if (names := {name for name in saved.columns.values() if name}) and names <= present
+        ]
+        if not fitting:
+            raise
+        best = max(fitting, key=lambda saved: len(saved.columns))
+        return presets.build_mapping(header, kind=kind, user_mapping=best.columns)
 
 
 def import_job_preview(*, job: ImportJob, progress: Progress | None = None) -> ImportJob:

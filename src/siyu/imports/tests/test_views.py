@@ -306,6 +306,16 @@ def test_unknown_columns_lead_to_the_mapping_form_and_the_mapping_is_saved(
     )
     assert response.status_code == 302 and ImportJob.objects.count() == 2
 
+    # or is recognised by it, as by a preset, when nothing is picked
+    more = [["备注", "号码串", "昵称"], ["新客", "13800000012", "小李"]]  # columns reordered
+    response = post_upload(
+        client, django_capture_on_commit_callbacks, form_data(tmall, upload(more, "crm3.csv"))
+    )
+    assert response.status_code == 302
+    job = ImportJob.objects.get(original_name="crm3.csv")
+    assert (job.preset, job.columns) == ("", saved.columns)
+    assert job.preview["rows"][0]["fields"] == {"name": "小李"}
+
 
 def test_the_mapping_form_guesses_the_columns_it_recognises(org, tmall, login):
     rows = [["客户姓名", "号码串"], ["小王", "13800000011"]]
