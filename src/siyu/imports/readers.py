@@ -29,6 +29,14 @@ Decisions worth knowing:
   NUL byte, a line that runs past MAX_ROW_BYTES without ending (checked per block, so a line
   is refused somewhere between 1 and 2 MB), a value past csv.field_size_limit() (128 K
   characters: an unclosed quote swallowing the rest of the file).
+- A damaged workbook (a part cut short, bytes that fail their checksum) fails as "the
+  workbook is damaged", naming the sheet and the last row read when the damage is met reading
+  the header or streaming the rows (the rows before it have been handed out by then). Damage
+  met while the workbook is opened is not tied to a sheet: openpyxl reads the start of every
+  sheet then (its <dimension>; the whole sheet when it has none).
+- With no sheet chosen, the first sheet with data is read, unless it is plainly not a table
+  (none of its first PROBE_ROWS non-empty rows has two values: a 说明 sheet of notes) and a
+  later sheet has a header of several columns in its first PROBE_ROWS rows: that one is read.
 """
 
 import codecs
@@ -37,7 +45,9 @@ import io
 import itertools
 import os
 import zipfile
-from collections.abc import Iterator
+import zlib
+from collections.abc import Iterable, Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +68,23 @@ GB_FAMILY = {"gb2312", "gbk", "gb18030", "cp936", "euc_cn"}
 ZIP_MAGIC = b"PK\x03\x04"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy .xls (and .doc)
 CONTROL_CHARS = {chr(c) for c in range(32) if c not in (9, 10, 13)}
+# Rows of a sheet looked at to decide whether it holds a table (XLSX, no sheet chosen).
+PROBE_ROWS = 10
+# What openpyxl and zipfile raise reading a damaged part: XML cut short or malformed
+# (ElementTree's and lxml's ParseError are SyntaxErrors), a checksum or compressed stream that
+# fails, a part or shared string that is missing, a value that does not convert. Anything else
+# (MemoryError, a disk's OSError, a bug) is not about the file's content and passes through.
+XLSX_DAMAGE = (
+    SyntaxError,
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    KeyError,
+    IndexError,
+    ValueError,
+    TypeError,
+)
+DAMAGED_ADVICE = "open it in Excel or WPS and save it again, or export it again"
 Cell = Any  # str | int | float | datetime | date | time | bool | None
 
 
@@ -442,20 +469,24 @@ class XlsxTable(Table):
     delimiter = None
 
     def __init__(self, f: io.BufferedReader, *, sheet: str | int | None):
-        from openpyxl import load_workbook
-
         self._file = f
+        self._book = _load_workbook(f)
         try:
-            self._book = load_workbook(f, read_only=True, data_only=True)
-        except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-            raise ImportFileError(
-                "the file is a ZIP archive but not an Excel workbook (.xlsx) we can read"
-            ) from exc
-        except Exception as exc:  # openpyxl raises many kinds on malformed parts
-            raise ImportFileError(f"the Excel workbook cannot be read: {exc}") from exc
+            self._open_sheet(sheet)
+        except BaseException:
+            self._book.close()
+            raise
+        self._started = False
+
+    def _open_sheet(self, sheet: str | int | None) -> None:
         sheets = [ws for ws in self._book.worksheets if hasattr(ws, "iter_rows")]
+        if not sheets:  # openpyxl leaves out a sheet whose part is missing from the archive
+            raise ImportFileError(
+                f"the workbook has no worksheet that can be read; it may be damaged — "
+                f"{DAMAGED_ADVICE}"
+            )
         self.sheet_names = [ws.title for ws in sheets]
-        listing = ", ".join(self.sheet_names) or "none"
+        listing = ", ".join(self.sheet_names)
         if sheet is None:
             candidates = sheets
         elif isinstance(sheet, int):
@@ -469,27 +500,65 @@ class XlsxTable(Table):
             candidates = [ws for ws in sheets if ws.title == sheet]
             if not candidates:
                 raise ImportFileError(f"there is no sheet named {sheet!r}; sheets: {listing}")
+        chosen = None  # (sheet, (row number, values) of its header)
         for ws in candidates:
             ws.reset_dimensions()  # exporters write wrong <dimension>s; they would cut rows
-            header = self._first_nonempty(ws)
-            if header is not None:
-                break
-        else:
+            if chosen is None:
+                head = self._head(ws, count=PROBE_ROWS if sheet is None else 1)
+                if not head:
+                    continue
+                chosen = ws, head[0]
+                if sheet is not None or any(_width(values) > 1 for _, values in head):
+                    break
+            else:
+                # The first sheet with data is one column of text at most (notes, a title):
+                # a later sheet that starts with a header of several columns is the table.
+                head = self._head(ws, count=1, max_row=PROBE_ROWS)
+                if head and _width(head[0][1]) > 1:
+                    chosen = ws, head[0]
+                    break
+        if chosen is None:
             where = "the sheet is empty" if sheet is not None else "every sheet is empty"
             raise ImportFileError(f"the workbook has no data: {where}; sheets: {listing}")
-        self._sheet = ws
-        self.sheet = ws.title
-        self.header_row, raw = header
+        self._sheet, (self.header_row, raw) = chosen
+        self.sheet = self._sheet.title
         self.header_values = raw
         self.header = _clean_header(raw)
-        self._started = False
+
+    def _head(
+        self, ws: Any, *, count: int, max_row: int | None = None
+    ) -> list[tuple[int, list[Cell]]]:
+        """The sheet's first `count` non-empty rows (among its first `max_row` rows)."""
+        found: list[tuple[int, list[Cell]]] = []
+        with closing(self._read(ws, last=max_row)) as rows:
+            for number, values in rows:
+                if _has_value(values):
+                    found.append((number, list(values)))
+                    if len(found) == count:
+                        break
+        return found
 
     @staticmethod
-    def _first_nonempty(ws: Any) -> tuple[int, list[Cell]] | None:
-        for number, values in enumerate(ws.iter_rows(min_row=1, values_only=True), 1):
-            if _has_value(values):
-                return number, list(values)
-        return None
+    def _read(
+        ws: Any, *, first: int = 1, last: int | None = None
+    ) -> Iterator[tuple[int, tuple[Cell, ...]]]:
+        """(row_number, values) for the sheet's rows from `first`. Damage found on the way is
+        an ImportFileError naming the sheet and the last row read."""
+        rows = ws.iter_rows(min_row=first, max_row=last, values_only=True)
+        number = first - 1
+        try:
+            for values in rows:
+                number += 1
+                yield number, values
+        except XLSX_DAMAGE as exc:
+            place = f" after row {number}" if number else ""
+            raise ImportFileError(
+                f"the workbook is damaged: sheet {ws.title} cannot be read{place} "
+                f"({_detail(exc)}); {DAMAGED_ADVICE}",
+                row=number + 1,
+            ) from exc
+        finally:
+            rows.close()  # the sheet's part in the archive, when the caller stops early
 
     def rows(self, include_header: bool = False) -> Iterator[tuple[int, list[Cell]]]:
         if self._started:
@@ -497,14 +566,51 @@ class XlsxTable(Table):
         self._started = True
         width = len(self.header)
         first = self.header_row if include_header else self.header_row + 1
-        numbered = enumerate(self._sheet.iter_rows(min_row=first, values_only=True), first)
-        for number, values in numbered:
-            if _has_value(values):
-                yield number, _padded(list(values), width, None)
+        with closing(self._read(self._sheet, first=first)) as rows:
+            for number, values in rows:
+                if _has_value(values):
+                    yield number, _padded(list(values), width, None)
 
     def close(self) -> None:
         self._book.close()
         self._file.close()
+
+
+def _load_workbook(f: io.BufferedReader) -> Any:
+    """The workbook in read-only mode; the sheets' rows are parsed only as they are read."""
+    from openpyxl import load_workbook
+
+    try:
+        return load_workbook(f, read_only=True, data_only=True)
+    except zipfile.BadZipFile as exc:
+        if "not a zip file" in str(exc):  # starts like a ZIP, no directory at the end: cut short
+            raise ImportFileError(
+                "the workbook is incomplete (the end of the file is missing); upload it "
+                f"again, or {DAMAGED_ADVICE}"
+            ) from exc
+        raise _damaged(exc) from exc  # a part whose bytes fail their checksum, and the like
+    except (SyntaxError, zlib.error, EOFError) as exc:
+        raise _damaged(exc) from exc
+    except (KeyError, ValueError, OSError) as exc:
+        raise ImportFileError(
+            "the file is a ZIP archive but not an Excel workbook (.xlsx) we can read"
+        ) from exc
+    except Exception as exc:  # openpyxl raises many kinds on malformed parts
+        raise ImportFileError(f"the Excel workbook cannot be read: {exc}") from exc
+
+
+def _damaged(exc: Exception) -> ImportFileError:
+    return ImportFileError(f"the workbook is damaged: {_detail(exc)}; {DAMAGED_ADVICE}")
+
+
+def _detail(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
+def _width(values: Iterable[Cell]) -> int:
+    """How many cells hold a value."""
+    return sum(1 for v in values if v is not None and v != "")
 
 
 def _has_value(values: tuple[Cell, ...]) -> bool:

@@ -94,7 +94,15 @@ def import_job_create(
         tag = f"{group}:{name}" if group else name
     path = Path(path)
     with open_table(path, encoding=encoding, sheet=sheet) as table:
-        mapping = _mapping(table.header, kind, preset, columns)
+        try:
+            mapping = _mapping(table.header, kind, preset, columns)
+        except ImportFileError as exc:
+            if len(table.sheet_names) < 2:
+                raise
+            raise ImportFileError(
+                f"{exc.message} (read from the sheet {table.sheet}; the workbook's sheets: "
+                f"{', '.join(table.sheet_names)} — choose the sheet to import)"
+            ) from exc
         detected_encoding, sheet_name = table.encoding or "", table.sheet or ""
     if tags_file and not tag and "tags" not in mapping.columns:
         found = ", ".join(h for h in table.header if h) or "(none)"

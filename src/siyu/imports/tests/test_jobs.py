@@ -24,6 +24,7 @@ from siyu.imports.services import (
     import_job_run,
     import_job_start,
 )
+from siyu.imports.tests.files import write_xlsx
 
 MEMBERS = ["姓名", "手机号", "性别", "生日", "城市"]
 
@@ -317,6 +318,27 @@ def test_a_file_that_breaks_down_midway_fails_saying_what_is_in_and_rolls_back(
     job = import_job_rollback(job=job)
 
     assert not Customer.objects.exists()
+
+
+def test_a_workbook_whose_sheet_does_not_fit_names_its_sheets_and_the_right_one_loads(
+    tmall, tmp_path
+):
+    path = write_xlsx(
+        tmp_path / "导出.xlsx",
+        {
+            "统计": [["门店", "人数"], ["静安店", 2]],
+            "会员": [["姓名", "手机号"], ["张伟", "13800000001"], ["李娜", "13800000002"]],
+        },
+    )
+
+    with pytest.raises(ImportFileError) as refused:
+        import_job_create(path=path, kind="customer", channel=tmall)
+
+    assert "the workbook's sheets: 统计, 会员 — choose the sheet to import" in str(refused.value)
+    job = import_job_run(
+        job=import_job_create(path=path, kind="customer", channel=tmall, sheet="会员")
+    )
+    assert (job.state, job.created) == (ImportJob.State.DONE, 2)
 
 
 def test_chunks_on_sqlite_are_larger_than_on_other_databases(tmall, members, monkeypatch):

@@ -397,6 +397,53 @@ def test_given_xlsx_with_only_empty_sheets_when_opened_then_error_says_no_data(t
         open_table(path)
 
 
+def test_given_notes_sheet_before_the_table_when_opened_then_the_table_sheet_is_read(tmp_path):
+    notes = [["本表由系统导出，请勿修改表头"], [], ["导出时间 2024-05-01"]]
+    path = write_xlsx(tmp_path / "book.xlsx", {"说明": notes, "订单": MEMBERS, "其他": [["x"]]})
+
+    table, rows = read_all(path)
+
+    assert table.sheet_names == ["说明", "订单", "其他"]
+    assert (table.sheet, table.header) == ("订单", MEMBERS[0])
+    assert rows[0] == (2, MEMBERS[1])
+
+
+@pytest.mark.parametrize(
+    "later",
+    [
+        {},  # the only sheet: a list of phone numbers under a one-column header
+        {"备注": [["a"], ["b"]]},  # later sheets have no table either
+        {"空": [], "订单": [*[[]] * readers.PROBE_ROWS, *MEMBERS]},  # a header too far down
+    ],
+)
+def test_given_one_column_first_sheet_and_no_table_after_it_when_opened_then_it_is_read(
+    tmp_path, later
+):
+    phones = [["手机号"], ["13812341234"], ["13912341234"]]
+    path = write_xlsx(tmp_path / "book.xlsx", {"手机": phones, **later})
+
+    table, rows = read_all(path)
+
+    assert (table.sheet, table.header, len(rows)) == ("手机", ["手机号"], 2)
+
+
+def test_given_title_row_above_a_table_when_opened_then_that_sheet_is_not_skipped(tmp_path):
+    titled = [["2024年5月会员"], MEMBERS[0], MEMBERS[1]]
+    path = write_xlsx(tmp_path / "book.xlsx", {"会员": titled, "订单": MEMBERS})
+
+    table, _ = read_all(path)
+
+    assert (table.sheet, table.header) == ("会员", ["2024年5月会员"])
+
+
+def test_given_notes_sheet_chosen_by_name_when_opened_then_it_is_read(tmp_path):
+    path = write_xlsx(tmp_path / "book.xlsx", {"说明": [["请看第二页"]], "订单": MEMBERS})
+
+    table, rows = read_all(path, sheet="说明")
+
+    assert (table.sheet, table.header, rows) == ("说明", ["请看第二页"], [])
+
+
 def test_given_xlsx_named_csv_when_opened_then_content_decides(tmp_path):
     path = write_xlsx(tmp_path / "really-a-workbook.csv", {"会员": MEMBERS})
 
