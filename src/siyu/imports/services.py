@@ -156,9 +156,11 @@ def import_job_preview(*, job: ImportJob, progress: Progress | None = None) -> I
     """Run the whole file inside a transaction that is rolled back: exact counts, no writes."""
     first_rows: list[dict] = []
     counts = Counts()
+    read = 0
     try:
         with transaction.atomic():
             for parsed, chunk_counts, _errors in _process(job, start_after=0, progress=progress):
+                read += len(parsed)
                 counts.add(chunk_counts)
                 for row in parsed[: PREVIEW_ROWS - len(first_rows)]:
                     first_rows.append(_preview_row(row))
@@ -172,7 +174,8 @@ def import_job_preview(*, job: ImportJob, progress: Progress | None = None) -> I
         return job
     job.preview = {"rows": first_rows, "counts": _counts_dict(counts, job.kind)}
     job.state = ImportJob.State.PREVIEWED
-    job.save(update_fields=["preview", "state"])
+    job.rows_total = read  # exact now, where the upload's was an estimate (none for XLSX)
+    job.save(update_fields=["preview", "state", "rows_total"])
     return job
 
 

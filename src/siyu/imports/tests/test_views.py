@@ -16,7 +16,7 @@ from siyu.customers.tests.factories import ChannelFactory
 from siyu.imports import forms
 from siyu.imports.models import STALLED_AFTER, ImportJob, SavedMapping
 from siyu.imports.services import import_job_create, import_job_run
-from siyu.imports.tests.files import csv_text
+from siyu.imports.tests.files import csv_text, write_xlsx
 
 NEW = reverse("imports:new")
 LIST = reverse("imports:list")
@@ -377,6 +377,33 @@ def test_history_pages_newest_first(org, tmall, login):
     assert [j.pk for j in first.items] == [jobs[4].pk, jobs[3].pk]
     assert [j.pk for j in second.items] == [jobs[2].pk, jobs[1].pk]
     assert bad.status_code == 200
+
+
+def test_progress_of_a_file_without_a_row_count_shows_the_rows_read(org, tmall, login):
+    job = make_job(
+        tmall,
+        state=ImportJob.State.RUNNING,
+        rows_total=0,  # an XLSX run without a preview: no cheap count
+        rows_read=1500,
+        started_at=timezone.now(),
+        heartbeat_at=timezone.now(),
+    )
+
+    content = login(org.admin).get(reverse("imports:detail", args=[job.pk])).content.decode()
+
+    assert "已处理 1500 行" in content and "共约" not in content
+
+
+def test_an_xlsx_upload_is_counted_exactly_by_its_preview(
+    org, tmall, login, django_capture_on_commit_callbacks, tmp_path
+):
+    path = write_xlsx(tmp_path / "m.xlsx", {"会员": MEMBERS})
+    upload_file = SimpleUploadedFile("m.xlsx", path.read_bytes())
+
+    post_upload(login(org.admin), django_capture_on_commit_callbacks, form_data(tmall, upload_file))
+
+    job = ImportJob.objects.get()
+    assert (job.state, job.rows_total) == (ImportJob.State.PREVIEWED, len(MEMBERS) - 1)
 
 
 def test_progress_partial_polls_while_running_and_stops_when_done(org, tmall, login):
