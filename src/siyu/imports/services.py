@@ -449,12 +449,20 @@ def import_job_report(*, job: ImportJob, fmt: str = "csv") -> str:
     return str(path)
 
 
-def import_job_cancel(*, job: ImportJob) -> ImportJob:
+def import_job_cancel(*, job: ImportJob, actor=None) -> ImportJob:
     """Stop a job after its current chunk; what was committed stays and is counted."""
     if job.state in FINAL:
         raise DomainError("this import has already ended")
     ImportJob.objects.filter(pk=job.pk).update(state=ImportJob.State.CANCELLED)
     job.refresh_from_db()
+    if actor is not None:
+        done = f" after {job.rows_read:,} rows" if job.started_at else " before it started"
+        audit_record(
+            actor=actor,
+            action=AuditLog.Action.UPDATE,
+            target=job,
+            summary=f"cancelled the import of {job.original_name}{done}",
+        )
     return job
 
 
@@ -597,17 +605,25 @@ def _rollback_tags(job: ImportJob, assignments: Q, actor) -> ImportJob:
     return job
 
 
-def import_job_start(*, job: ImportJob) -> bool:
+def import_job_start(*, job: ImportJob, actor=None) -> bool:
     """Queue a previewed, failed or stalled job for a worker; False if it is not startable now.
 
     One conditional UPDATE, so two clicks cannot queue the same job twice. The job waits,
-    running without a runner, until a worker claims it (import_job_run).
+    running without a runner, until a worker claims it (import_job_run). The actor's start
+    is audited: the import itself is audited when it ends, in the uploader's name.
     """
-    return bool(
-        ImportJob.objects.filter(ImportJob.startable_q(), pk=job.pk).update(
-            state=ImportJob.State.RUNNING, runner="", heartbeat_at=timezone.now()
-        )
+    resumed = job.started_at is not None
+    queued = ImportJob.objects.filter(ImportJob.startable_q(), pk=job.pk).update(
+        state=ImportJob.State.RUNNING, runner="", heartbeat_at=timezone.now()
     )
+    if queued and actor is not None:
+        audit_record(
+            actor=actor,
+            action=AuditLog.Action.UPDATE,
+            target=job,
+            summary=f"{'resumed' if resumed else 'started'} the import of {job.original_name}",
+        )
+    return bool(queued)
 
 
 def saved_mapping_create(*, name: str, kind: str, columns: dict[str, str], user) -> SavedMapping:

@@ -250,7 +250,7 @@ def job_detail(request, pk: int):
 def job_start(request, pk: int):
     """Start a previewed job, or resume a failed or stalled one, in the background."""
     job = import_job_get(pk)
-    if import_job_start(job=job):
+    if import_job_start(job=job, actor=request.user):
         transaction.on_commit(partial(import_job_run_task, job.pk))
         messages.success(request, _("The import has started."))
     else:
@@ -268,7 +268,7 @@ def job_cancel(request, pk: int):
     """Discard a previewed job, or stop a running one after its current chunk."""
     job = import_job_get(pk)
     try:
-        import_job_cancel(job=job)
+        import_job_cancel(job=job, actor=request.user)
     except DomainError as exc:
         messages.error(request, exc.message)
     else:

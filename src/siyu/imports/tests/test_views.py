@@ -127,6 +127,8 @@ def test_admin_uploads_previews_imports_and_downloads_the_rows_that_did_not_load
     assert job.state == ImportJob.State.DONE
     assert (job.created, job.matched, job.merged, job.invalid, job.skipped) == (3, 1, 0, 1, 1)
     assert Customer.objects.count() == 3
+    started = AuditLog.objects.get(action=AuditLog.Action.UPDATE, target_id=str(job.pk))
+    assert (started.actor, started.summary) == (org.admin.user, "started the import of members.csv")
     content = client.get(response["Location"]).content.decode()
     assert reverse("imports:errors_csv", args=[job.pk]) in content
     assert reverse("imports:errors_xlsx", args=[job.pk]) in content
@@ -523,6 +525,9 @@ def test_discarding_a_previewed_job_cancels_it(org, tmall, login):
     job.refresh_from_db()
     assert job.state == ImportJob.State.CANCELLED
     assert "nothing was written" in response.content.decode() or response.status_code == 200
+    cancelled = AuditLog.objects.get(action=AuditLog.Action.UPDATE, target_id=str(job.pk))
+    assert cancelled.actor == org.manager_b.user
+    assert cancelled.summary == "cancelled the import of a.csv before it started"
     again = login(org.admin).post(reverse("imports:cancel", args=[job.pk]), follow=True)
     assert again.status_code == 200 and "alert-error" in again.content.decode()
 
