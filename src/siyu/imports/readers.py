@@ -44,6 +44,7 @@ import csv
 import io
 import itertools
 import os
+import re
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator
@@ -68,6 +69,7 @@ GB_FAMILY = {"gb2312", "gbk", "gb18030", "cp936", "euc_cn"}
 ZIP_MAGIC = b"PK\x03\x04"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy .xls (and .doc)
 CONTROL_CHARS = {chr(c) for c in range(32) if c not in (9, 10, 13)}
+CJK = re.compile("[\u4e00-\u9fff]")  # GBK bytes rarely read as these in UTF-8
 # Rows of a sheet looked at to decide whether it holds a table (XLSX, no sheet chosen).
 PROBE_ROWS = 10
 # What openpyxl and zipfile raise reading a damaged part: XML cut short or malformed
@@ -383,6 +385,8 @@ def _detect_encoding(sample: bytes, truncated: bool) -> str:
         head = sample[: exc.start].decode("utf-8")
         if sum(1 for ch in head if ord(ch) > 127) >= 8:
             return "utf-8"
+    if mixed := _mixed_encodings(sample):
+        raise ImportFileError(mixed)
     best = charset_normalizer.from_bytes(sample).best()
     found = codecs.lookup(best.encoding).name if best else None
     if found in GB_FAMILY:
@@ -401,6 +405,33 @@ def _detect_encoding(sample: bytes, truncated: bool) -> str:
             "it may be a binary file renamed to .csv"
         )
     return found
+
+
+def _mixed_encodings(sample: bytes) -> str | None:
+    """A message when some lines of the sample are Chinese in UTF-8 and others GBK/GB18030:
+    rows pasted from another file. UTF-8 bytes also decode as GB18030, into mojibake, so the
+    sample as a whole would pass for GB18030 and those rows' names would be garbled."""
+    utf8 = gb = 0  # the first line in each
+    for number, line in enumerate(sample.split(b"\n"), 1):
+        if line.isascii():
+            continue
+        try:
+            if CJK.search(line.decode("utf-8")):
+                utf8 = utf8 or number
+            continue
+        except UnicodeDecodeError:
+            pass
+        try:
+            line.decode("gb18030")
+        except UnicodeDecodeError:
+            return None  # neither: some other encoding
+        gb = gb or number
+    if not (utf8 and gb):
+        return None
+    return (
+        f"the file mixes encodings: line {gb} is GBK/GB18030 and line {utf8} is UTF-8 — save "
+        "it again as UTF-8, or choose the encoding of most of its rows"
+    )
 
 
 def _sniff_delimiter(sample: bytes, codec: str, truncated: bool) -> str:

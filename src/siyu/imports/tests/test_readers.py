@@ -210,6 +210,18 @@ def test_given_binary_without_nul_bytes_when_opened_then_error_says_not_text(tmp
         open_table(path)
 
 
+def test_given_gbk_rows_then_utf8_rows_in_the_sample_when_opened_then_error_names_both(tmp_path):
+    gbk = "".join(f"李娜{i},1390000{i:04d}\r\n" for i in range(3)).encode("gbk")
+    utf8 = "".join(f"张伟{i},1380000{i:04d}\r\n" for i in range(3)).encode("utf-8")
+    path = tmp_path / "pasted.csv"
+    path.write_bytes("姓名,手机号\r\n".encode("gbk") + gbk + utf8)
+
+    with pytest.raises(ImportFileError, match="mixes encodings: line 1 is GBK/GB18030 and line 5"):
+        open_table(path)
+    with open_table(path, encoding="gb18030") as table:  # choosing one reads up to the other
+        assert table.header == ["姓名", "手机号"]
+
+
 def test_given_nul_bytes_after_the_sample_when_read_then_error_names_the_row(tmp_path, monkeypatch):
     monkeypatch.setattr(readers, "SAMPLE_BYTES", 1024)
     lines = "".join(f"n{i},1381234{i:04d}\n" for i in range(200))
