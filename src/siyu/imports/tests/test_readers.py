@@ -210,6 +210,28 @@ def test_given_binary_without_nul_bytes_when_opened_then_error_says_not_text(tmp
         open_table(path)
 
 
+def test_given_file_that_switches_from_gbk_to_utf8_when_read_then_error_names_the_row(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(readers, "SAMPLE_BYTES", 1024)
+    monkeypatch.setattr(readers, "BLOCK_BYTES", 4096)  # the switch lands inside a later block
+    gbk = "".join(f"李娜{i},1390000{i:04d}\r\n" for i in range(400)).encode("gbk")
+    utf8 = "张伟,13800000001\r\n".encode()
+    path = tmp_path / "switch.csv"
+    path.write_bytes(
+        "姓名,手机号\r\n".encode("gbk") + gbk + utf8 + "王芳,13900000009\r\n".encode("gbk")
+    )
+
+    with open_table(path) as table:
+        assert table.encoding == "gb18030"
+        rows = table.rows()
+        read = [next(rows) for _ in range(400)]
+        with pytest.raises(ImportFileError, match="row 402 \\(line 402 of the file\\) is UTF-8"):
+            next(rows)
+
+    assert read[-1] == (401, ["李娜399", "13900000399"])  # every GBK row before it came through
+
+
 def test_given_gbk_rows_then_utf8_rows_in_the_sample_when_opened_then_error_names_both(tmp_path):
     gbk = "".join(f"李娜{i},1390000{i:04d}\r\n" for i in range(3)).encode("gbk")
     utf8 = "".join(f"张伟{i},1380000{i:04d}\r\n" for i in range(3)).encode("utf-8")
