@@ -10,16 +10,8 @@ from siyu.commerce.models import Order, OrderItem
 from siyu.customers.models import Identity
 from siyu.customers.tests.factories import ChannelFactory
 from siyu.imports.services import import_job_create, import_job_run
+from siyu.imports.tests.test_jobs import TAOBAO, TAOBAO_ROWS
 
-TAOBAO = ["订单编号", "买家会员名", "买家实际支付金额", "订单状态", "收货人姓名", "联系手机",
-          "订单创建时间", "订单付款时间", "宝贝标题", "宝贝总数量", "退款金额"]  # fmt: skip
-TAOBAO_ROWS = [
-    ["T1", "tb_zhang", "¥1,299.00", "交易成功", "张伟", "13800000001",
-     "2026-03-01 10:00:00", "2026-03-01 10:01:00", "面霜", "1", ""],
-    ["T2", "tb_zhang", "99", "买家已付款，等待卖家发货", "张伟", "138****0001",
-     "2026/3/5 09:00", "2026/3/5 09:02", "面膜", "2", ""],
-    ["T3", "tb_new", "59.9", "等待买家付款", "刘洋", "", "2026-03-06", "", "小样", "1", ""],
-]  # fmt: skip
 REFUNDS = ["订单编号", "退款金额", "售后状态"]  # a Taobao refund (售后) export
 
 DOUYIN = ["主订单编号", "子订单编号", "选购商品", "商品数量", "订单应付金额", "收件人",
