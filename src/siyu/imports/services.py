@@ -27,6 +27,7 @@ from siyu.imports.loader import (
     ORDER_COUNTS,
     PEOPLE_COUNTS,
     Counts,
+    ceding,
     chunked,
     group_rows,
     load_orders,
@@ -367,7 +368,7 @@ def _process(job: ImportJob, *, start_after: int, progress: Progress | None):
             parse = rows.parse_order
         else:
             parse = rows.parse_customer
-        source = (
+        source = ceding(
             parse(number, values, mapping)
             for number, values in table.rows(include_header=mapping.first_row_is_data)
             if number > start_after

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from siyu.imports import loader
 from siyu.imports.loader import _group, group_rows, read_ahead
 from siyu.imports.presets import build_mapping
 from siyu.imports.readers import ImportFileError
@@ -99,3 +100,11 @@ def test_people_of_a_chunk_carry_their_attributes_and_pinyin_before_any_database
     assert first.attributes == ("李四", "", None, "", "杭州", "+8613812341234")
     assert first.pinyin == ("lisi", "ls")
     assert (second.attributes[0], second.pinyin) == ("王五", ("wangwu", "ww"))
+
+
+def test_the_read_ahead_parser_pauses_every_few_rows_and_hands_every_row_on(monkeypatch):
+    pauses = []
+    monkeypatch.setattr(loader.time, "sleep", pauses.append)
+
+    assert list(loader.ceding(iter(range(25)), every=10)) == list(range(25))
+    assert pauses == [loader.CEDE_SECONDS] * 3  # before rows 0, 10 and 20
