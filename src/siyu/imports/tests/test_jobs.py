@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.db.models import F
+from django.utils import timezone
 
 from siyu.commerce.models import Order, OrderItem
 from siyu.core.errors import DomainError
@@ -396,6 +397,42 @@ def test_taobao_orders_load_keyed_by_order_number_and_refunds_update_them(tmall,
     assert (t1.status, str(t1.refund_amount)) == ("refunded", "1299.00")
     assert Order.objects.count() == 3 and OrderItem.objects.count() == 3
     assert Order.objects.get(external_id="T2").updated_at == t2_written  # unchanged: not rewritten
+
+
+def test_one_order_file_with_dates_and_amounts_written_every_which_way_loads_them_all(
+    tmall, tmp_path
+):
+    written = [
+        ("2026-03-01 10:00:00", "¥1,299.00"),
+        ("2026/3/2 9:05", "￥12,345.5"),
+        ("2026年3月3日 8时30分", "88元"),
+        ("20260304", "RMB 7"),
+        ("2026.03.05", "1299"),
+        ("2026-3-6T20:00", "bad amount"),
+        ("2026-02-30", "10"),
+    ]
+    rows = [
+        [f"M{i}", f"tb_{i}", amount, "交易成功", "", "", placed, "", "", "", ""]
+        for i, (placed, amount) in enumerate(written)
+    ]
+
+    job = run(write(tmp_path / "mixed.csv", TAOBAO, rows), tmall, kind="order")
+
+    loaded = {
+        o.external_id: (timezone.localtime(o.placed_at).strftime("%m-%d %H:%M"), str(o.amount))
+        for o in Order.objects.all()
+    }
+    assert loaded == {
+        "M0": ("03-01 10:00", "1299.00"),
+        "M1": ("03-02 09:05", "12345.50"),
+        "M2": ("03-03 08:30", "88.00"),
+        "M3": ("03-04 00:00", "7.00"),
+        "M4": ("03-05 00:00", "1299.00"),
+    }
+    assert job.invalid == 2
+    reasons = {e.row: e.errors[0]["reason"] for e in job.row_errors.all()}
+    assert "amount is not a number" in reasons[7]
+    assert "not a valid date" in reasons[8]  # 30 February
 
 
 def test_rolling_back_removes_what_the_job_added_and_keeps_what_others_added(tmall, members, org):
