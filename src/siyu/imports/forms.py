@@ -20,6 +20,7 @@ ENCODINGS = [
     ("utf-8", "UTF-8"),
     ("gb18030", "GB18030"),
     ("gbk", "GBK"),
+    ("big5", "Big5"),  # Taiwan and Hong Kong: detection reads mainland encodings first
 ]
 MAP_PREFIX = "map_"
 

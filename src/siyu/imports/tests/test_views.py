@@ -191,6 +191,27 @@ def test_a_file_that_breaks_down_after_its_first_rows_fails_its_preview_and_cann
     assert not Customer.objects.exists()
 
 
+def test_the_encoding_chosen_in_the_form_is_the_one_the_file_is_read_with(
+    org, tmall, login, django_capture_on_commit_callbacks
+):
+    # Big5 bytes are valid GB18030 too: detection reads them as GB18030 (mainland first).
+    data = csv_text([["name", "mobile"], ["陳靜", "13800000005"]]).encode("big5")
+    client = login(org.admin)
+
+    for encoding, name in (("", "朝繰"), ("big5", "陳靜")):
+        upload_file = SimpleUploadedFile(f"{encoding or 'auto'}.csv", data)
+        post_upload(
+            client,
+            django_capture_on_commit_callbacks,
+            form_data(tmall, upload_file, encoding=encoding),
+        )
+        job = ImportJob.objects.latest("pk")
+        assert (job.encoding, job.preview["rows"][0]["fields"]["name"]) == (
+            encoding or "gb18030",
+            name,
+        )
+
+
 def test_a_garbage_upload_shows_a_clear_message_and_creates_no_job(
     org, tmall, login, django_capture_on_commit_callbacks
 ):
