@@ -17,7 +17,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from siyu.imports.readers import ImportFileError
+from siyu.imports.readers import ImportFileError, column_letter
 
 CUSTOMER = "customer"
 ORDER = "order"
@@ -526,6 +526,15 @@ def build_mapping(
             + ", ".join(CUSTOMER_IDENTIFIERS)
             + f"). Columns found: {found}"
         )
+    for index in columns.values():
+        mapped = header[index] if index < len(header) else ""
+        twice = [i for i, name in enumerate(header) if mapped and name == mapped]
+        if len(twice) > 1:  # which of them was meant?
+            raise ImportFileError(
+                f"the column {mapped!r} appears twice (columns "
+                f"{column_letter(twice[0])} and {column_letter(twice[1])}); rename one of them "
+                "so it is clear which to import"
+            )
     names = {
         t: (header[i] if i < len(header) and header[i] else f"column {i + 1}")
         for t, i in columns.items()

@@ -495,20 +495,11 @@ def _clean_header(raw: list[Cell]) -> list[str]:
     header = ["" if v is None else str(v).strip() for v in raw]
     while header and not header[-1]:
         header.pop()
-    seen: dict[str, int] = {}
-    for index, name in enumerate(header):
-        if not name:
-            continue
-        if name in seen:
-            raise ImportFileError(
-                f"the column {name!r} appears twice (columns {_column_letter(seen[name])} and "
-                f"{_column_letter(index)}); rename one of them so it is clear which to import"
-            )
-        seen[name] = index
-    return header
+    return header  # a name given twice is an error only where it is imported (build_mapping)
 
 
-def _column_letter(index: int) -> str:
+def column_letter(index: int) -> str:
+    """A column's letter as a spreadsheet shows it: 0 → A, 26 → AA."""
     letters = ""
     index += 1
     while index:

@@ -190,6 +190,21 @@ def test_given_customer_preset_for_an_order_import_when_built_then_error_says_so
         build_mapping(["手机号"], kind="order", preset="phone_list")
 
 
+def test_given_a_column_name_twice_when_it_is_imported_then_error_names_both_columns():
+    header = ["订单编号", "买家会员名", "买家实际支付金额", "订单编号"]
+
+    with pytest.raises(ImportFileError, match=r"'订单编号' appears twice \(columns A and D\)"):
+        build_mapping(header, kind="order")
+
+
+def test_given_a_column_name_twice_when_it_is_not_imported_then_the_file_maps():
+    header = ["姓名", "备注", "手机号", "备注"]
+
+    mapping = build_mapping(header, kind="customer")
+
+    assert mapping.columns == {"name": 0, "phone": 2}
+
+
 def test_every_preset_has_unique_targets_and_a_known_kind():
     for preset in PRESETS:
         targets = [c.target for c in preset.columns]
