@@ -501,23 +501,12 @@ def _complete(
                 order["refund_amount"] = 0
             order["status"] = order["status"] or Order.Status.PAID
         else:
-            customer_id, status, amount, refund, placed_at, paid_at, receiver, phone = found[1]
-            if order["customer_id"] is None and customer_id is not None:
-                order["customer_id"] = customer_id
-                kept_customers.add(customer_id)
-            order["status"] = order["status"] or status
-            if not amount_given:
-                order["amount"] = amount
-            if not refund_given:
-                order["refund_amount"] = refund
-            if order["placed_at"] is None:
-                order["placed_at"] = placed_at
-            if order["paid_at"] is None:
-                order["paid_at"] = paid_at
-            if not order["receiver_name"]:
-                order["receiver_name"] = receiver
-            if not order["phone_display"]:
-                order["phone_display"] = phone
+            stored = dict(zip(KEPT, found[1], strict=True))
+            if order["customer_id"] is None and stored["customer_id"] is not None:
+                kept_customers.add(stored["customer_id"])
+            for name, value in stored.items():
+                if order[name] is None or order[name] == "":
+                    order[name] = value
         if refund_given and (not amount_given or ref in summed):
             order["status"] = _order_status(order)
     return kept_customers
