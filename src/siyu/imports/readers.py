@@ -24,7 +24,11 @@ Decisions worth knowing:
 - XLSX formulas: data_only mode returns the value Excel cached when it last saved the file.
   A workbook written by a program that never calculated it (openpyxl, some exporters) has no
   cached value, so the cell reads as empty.
-- Merged cells: the value sits in the top-left cell; the other cells read as empty.
+- Merged cells below the header read as the sheet shows them: every cell of the range holds
+  the top-left cell's value (an ERP's order number merged over the order's item lines is on
+  every line). A title bar above the header (one value merged across several columns, 订单明细
+  表) is passed over: the header is the next non-empty row. openpyxl's read-only mode does not
+  keep merges, so the sheet's XML is read through once more for its <mergeCells>.
 - Broken files fail with the row named: bytes that do not decode in the chosen encoding, a
   NUL byte, a line that runs past MAX_ROW_BYTES without ending (checked per block, so a line
   is refused somewhere between 1 and 2 MB), a value past csv.field_size_limit() (128 K
@@ -576,16 +580,22 @@ class XlsxTable(Table):
             where = "the sheet is empty" if sheet is not None else "every sheet is empty"
             raise ImportFileError(f"the workbook has no data: {where}; sheets: {listing}")
         self._sheet, (self.header_row, raw) = chosen
+        self._merges = _merged_ranges(self._sheet)
+        title = _title_bar(self.header_row, raw, self._merges)
+        if title is not None:  # the header is the first row below it
+            below = self._head(self._sheet, count=1, first=title + 1, max_row=title + PROBE_ROWS)
+            if below:
+                self.header_row, raw = below[0]
         self.sheet = self._sheet.title
         self.header_values = raw
         self.header = _clean_header(raw)
 
     def _head(
-        self, ws: Any, *, count: int, max_row: int | None = None
+        self, ws: Any, *, count: int, first: int = 1, max_row: int | None = None
     ) -> list[tuple[int, list[Cell]]]:
-        """The sheet's first `count` non-empty rows (among its first `max_row` rows)."""
+        """The sheet's first `count` non-empty rows from `first` (up to row `max_row`)."""
         found: list[tuple[int, list[Cell]]] = []
-        with closing(self._read(ws, last=max_row)) as rows:
+        with closing(self._read(ws, first=first, last=max_row)) as rows:
             for number, values in rows:
                 if _has_value(values):
                     found.append((number, list(values)))
@@ -621,14 +631,94 @@ class XlsxTable(Table):
         self._started = True
         width = len(self.header)
         first = self.header_row if include_header else self.header_row + 1
+        merges = [m for m in self._merges if m[0] > self.header_row]
         with closing(self._read(self._sheet, first=first)) as rows:
-            for number, values in rows:
-                if _has_value(values):
-                    yield number, _padded(list(values), width, None)
+            table = (
+                (number, _padded(list(values), width, None))
+                for number, values in rows
+                if _has_value(values)
+            )
+            yield from _filled(table, merges) if merges else table
 
     def close(self) -> None:
         self._book.close()
         self._file.close()
+
+
+# A merged range (top row, bottom row, left column, right column), 1-based as in the sheet.
+Merge = tuple[int, int, int, int]
+MERGE_CELL = re.compile(rb'<(?:\w+:)?mergeCell\s[^>]*?ref="([A-Z]+)([0-9]+)(?::([A-Z]+)([0-9]+))?"')
+
+
+def _merged_ranges(ws: Any) -> list[Merge]:
+    """The sheet's merged ranges of more than one cell.
+
+    They follow the rows in the sheet's XML (<mergeCells> after </sheetData>): the part is
+    decompressed once more and searched for that tag, without parsing the rows. Damage met here
+    is left to the reading of the rows, which names the row where it is.
+    """
+    from openpyxl.utils import column_index_from_string as column
+
+    tail = b""
+    try:
+        with ws._get_source() as source:
+            while block := source.read(BLOCK_BYTES):
+                data = tail + block
+                end = _sheet_data_end(data)
+                if end != -1:
+                    rest = data[end:] + source.read()
+                    break
+                tail = data[-64:]  # a tag cut between two blocks
+            else:
+                return []
+    except XLSX_DAMAGE:
+        return []
+    merges = []
+    for m in MERGE_CELL.finditer(rest):
+        left, top = column(m[1].decode()), int(m[2])
+        right, bottom = (column(m[3].decode()), int(m[4])) if m[3] else (left, top)
+        if (right, bottom) != (left, top):
+            merges.append((top, bottom, left, right))
+    return merges
+
+
+def _sheet_data_end(data: bytes) -> int:
+    """Where </sheetData> (with any namespace prefix) is in `data`, or -1."""
+    at = data.find(b"sheetData>")
+    while at != -1:
+        if data[data.rfind(b"<", 0, at) + 1 : at + 1].startswith(b"/"):
+            return at
+        at = data.find(b"sheetData>", at + 1)
+    return -1
+
+
+def _title_bar(row: int, values: list[Cell], merges: list[Merge]) -> int | None:
+    """The last row of a title bar, when `row` is one: its only value merged across columns."""
+    filled = [i + 1 for i, v in enumerate(values) if v is not None and v != ""]
+    if len(filled) != 1:
+        return None
+    for top, bottom, left, right in merges:
+        if top == row and left == filled[0] and right > left:
+            return bottom
+    return None
+
+
+def _filled(
+    rows: Iterable[tuple[int, list[Cell]]], merges: list[Merge]
+) -> Iterator[tuple[int, list[Cell]]]:
+    """Rows with each merged range's top-left value in every cell of the range."""
+    pending = sorted(merges, reverse=True)  # the topmost last
+    active: list[tuple[int, int, int, Cell]] = []  # (bottom, left, right, value)
+    for number, values in rows:
+        active = [a for a in active if a[0] >= number]
+        while pending and pending[-1][0] <= number:
+            top, bottom, left, right = pending.pop()
+            # A range whose top row is empty (and so never read) has nothing to spread.
+            if top == number and left <= len(values):
+                active.append((bottom, left, right, values[left - 1]))
+        for _bottom, left, right, value in active:
+            values[left - 1 : right] = [value] * (min(right, len(values)) - left + 1)
+        yield number, values
 
 
 def _load_workbook(f: io.BufferedReader) -> Any:

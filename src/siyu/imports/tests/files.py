@@ -1,5 +1,6 @@
 """Build import files on the fly (no binary fixtures in the repository)."""
 
+import re
 import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -66,11 +67,20 @@ def _cell_xml(ref: str, value: Any) -> str:
     return f'<c r="{ref}" t="inlineStr"><is><t>{escape(str(value))}</t></is></c>'
 
 
-def write_xlsx_by_hand(path: Path, rows: list[Sequence[Any]], sheet: str = "Sheet1") -> Path:
+def write_xlsx_by_hand(
+    path: Path,
+    rows: list[Sequence[Any]],
+    sheet: str = "Sheet1",
+    *,
+    merged: Sequence[str] = (),
+    prefixed: bool = False,
+) -> Path:
     """A minimal workbook as Excel saves it, with cached formula results.
 
     openpyxl cannot write the value Excel caches beside a formula, so the XML is written here:
-    a cell given as ("=B2*2", 20) holds the formula and its cached result.
+    a cell given as ("=B2*2", 20) holds the formula and its cached result. `merged` ranges
+    follow the rows, as in Excel's files; `prefixed` writes the sheet's elements as x:row,
+    x:c…, as some .NET exporters do.
     """
     main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
     rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -82,6 +92,8 @@ def write_xlsx_by_hand(path: Path, rows: list[Sequence[Any]], sheet: str = "Shee
         + "</row>"
         for r, values in enumerate(rows, 1)
     )
+    merges = "".join(f'<mergeCell ref="{cells}"/>' for cells in merged)
+    merges = f'<mergeCells count="{len(merged)}">{merges}</mergeCells>' if merged else ""
     parts = {
         "[Content_Types].xml": (
             '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
@@ -106,9 +118,12 @@ def write_xlsx_by_hand(path: Path, rows: list[Sequence[Any]], sheet: str = "Shee
         ),
         "xl/worksheets/sheet1.xml": (
             f'<worksheet xmlns="{main}"><dimension ref="A1"/>'
-            f"<sheetData>{body}</sheetData></worksheet>"
+            f"<sheetData>{body}</sheetData>{merges}</worksheet>"
         ),
     }
+    if prefixed:
+        worksheet = re.sub(r"<(/?)(?=[a-z])", r"<\1x:", parts["xl/worksheets/sheet1.xml"])
+        parts["xl/worksheets/sheet1.xml"] = worksheet.replace("xmlns=", "xmlns:x=")
     with zipfile.ZipFile(path, "w") as archive:
         for name, xml in parts.items():
             archive.writestr(name, '<?xml version="1.0" encoding="UTF-8"?>' + xml)

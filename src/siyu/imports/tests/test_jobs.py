@@ -435,6 +435,35 @@ def test_one_order_file_with_dates_and_amounts_written_every_which_way_loads_the
     assert "not a valid date" in reasons[8]  # 30 February
 
 
+def test_an_erp_workbook_with_a_title_bar_and_orders_merged_over_their_lines_loads_whole(
+    tmall, tmp_path
+):
+    # What ERPs export: a title bar, then each order's cells merged over its item lines.
+    t1, t3 = TAOBAO_ROWS[0], TAOBAO_ROWS[2]
+    sheet = [
+        ["天猫订单明细 2026-03"],
+        TAOBAO,
+        t1,
+        [None] * 8 + ["眼霜", "2", None],
+        [None] * 8 + ["精华", "1", None],
+        t3,
+    ]
+    order_columns = ["A", "B", "C", "D", "E", "F", "G", "H"]
+    merged = ["A1:K1", *(f"{column}3:{column}5" for column in order_columns)]
+    path = write_xlsx(tmp_path / "订单.xlsx", {"订单": sheet}, merged={"订单": merged})
+
+    job = run(path, tmall, kind="order")
+
+    assert (job.state, job.invalid, job.preset) == (ImportJob.State.DONE, 0, "taobao_orders")
+    t1_order = Order.objects.get(external_id="T1")
+    assert str(t1_order.amount) == "1299.00"  # the order's amount, once, not once per line
+    assert sorted(t1_order.items.values_list("title", "quantity")) == [
+        ("眼霜", 2), ("精华", 1), ("面霜", 1)
+    ]  # fmt: skip
+    assert t1_order.customer.phone == "+8613800000001"
+    assert Order.objects.get(external_id="T3").items.count() == 1
+
+
 def test_rolling_back_removes_what_the_job_added_and_keeps_what_others_added(tmall, members, org):
     from siyu.customers.tests.factories import RelationshipFactory
 

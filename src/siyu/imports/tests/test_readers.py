@@ -487,13 +487,72 @@ def test_given_xlsx_named_csv_when_opened_then_content_decides(tmp_path):
     assert len(rows) == 2
 
 
-def test_given_xlsx_with_merged_cells_when_read_then_value_is_in_the_top_left_cell(tmp_path):
-    sheet = [["订单号", "商品", "数量"], ["1", "T恤", 2], [None, "袜子", 1]]
-    path = write_xlsx(tmp_path / "m.xlsx", {"订单": sheet}, merged={"订单": ["A2:A3"]})
+ERP_ORDERS = [
+    ["订单号", "买家", "商品", "数量", "备注"],
+    ["1", "tb_a", "T恤", 2, "加急"],
+    [None, None, "袜子", 1, None],
+    [None, None, "帽子", 1, None],
+    ["2", "tb_b", "裙子", 1, None],
+]
+
+
+def test_given_order_cells_merged_over_item_lines_when_read_then_every_line_has_them(tmp_path):
+    merged = ["A2:A4", "B2:B4", "D5:E5"]  # an order over three lines; a note across two cells
+    sheet = [*ERP_ORDERS[:-1], ["2", "tb_b", "裙子", "见备注", None]]
+    path = write_xlsx(tmp_path / "m.xlsx", {"订单": sheet}, merged={"订单": merged})
 
     _, rows = read_all(path)
 
-    assert rows == [(2, ["1", "T恤", 2]), (3, [None, "袜子", 1])]
+    assert rows == [
+        (2, ["1", "tb_a", "T恤", 2, "加急"]),
+        (3, ["1", "tb_a", "袜子", 1, None]),
+        (4, ["1", "tb_a", "帽子", 1, None]),
+        (5, ["2", "tb_b", "裙子", "见备注", "见备注"]),
+    ]
+
+
+def test_given_merges_written_with_a_namespace_prefix_when_read_then_they_are_filled(tmp_path):
+    path = write_xlsx_by_hand(
+        tmp_path / "m.xlsx", ERP_ORDERS[:3], merged=["A2:A3", "B2:B3"], prefixed=True
+    )
+
+    _, rows = read_all(path)
+
+    assert [values[:3] for _, values in rows] == [["1", "tb_a", "T恤"], ["1", "tb_a", "袜子"]]
+
+
+def test_given_a_header_cell_merged_down_when_read_then_the_data_below_stays_empty(tmp_path):
+    # Two header rows run together: the header's value is not data.
+    sheet = [["订单号", "商品"], [None, "袜子"]]
+    path = write_xlsx(tmp_path / "m.xlsx", {"订单": sheet}, merged={"订单": ["A1:A2"]})
+
+    table, rows = read_all(path)
+
+    assert table.header == ["订单号", "商品"]
+    assert rows == [(2, [None, "袜子"])]
+
+
+@pytest.mark.parametrize("title", ["A1:E1", "A1:E2"])
+def test_given_a_title_bar_above_the_header_when_read_then_the_header_is_the_row_below(
+    tmp_path, title
+):
+    sheet = [["2026年3月订单明细"], *([[]] if title == "A1:E2" else []), *ERP_ORDERS]
+    path = write_xlsx(tmp_path / "m.xlsx", {"订单": sheet}, merged={"订单": [title]})
+
+    table, rows = read_all(path)
+
+    below = 2 if title == "A1:E1" else 3
+    assert (table.header, table.header_row) == (ERP_ORDERS[0], below)
+    assert rows[0] == (below + 1, ERP_ORDERS[1])
+
+
+def test_given_one_value_in_the_first_row_not_merged_when_read_then_it_is_the_header(tmp_path):
+    sheet = [["手机号"], ["13812341234", "老客户"]]
+    path = write_xlsx(tmp_path / "m.xlsx", {"名单": sheet})
+
+    table, rows = read_all(path)
+
+    assert (table.header, rows) == (["手机号"], [(2, ["13812341234", "老客户"])])
 
 
 def test_given_xlsx_with_title_rows_and_gaps_when_read_then_numbers_match_the_sheet(tmp_path):
