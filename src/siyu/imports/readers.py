@@ -36,8 +36,9 @@ Decisions worth knowing:
 - A damaged workbook (a part cut short, bytes that fail their checksum) fails as "the
   workbook is damaged", naming the sheet and the last row read when the damage is met reading
   the header or streaming the rows (the rows before it have been handed out by then). Damage
-  met while the workbook is opened is not tied to a sheet: openpyxl reads the start of every
-  sheet then (its <dimension>; the whole sheet when it has none).
+  met while the workbook is opened (its list of sheets, its shared strings) is not tied to a
+  sheet. The sheets are not read then: openpyxl's search for each one's <dimension> is
+  skipped (_load_workbook).
 - With no sheet chosen, the first sheet with data is read, unless it is plainly not a table
   (none of its first PROBE_ROWS non-empty rows has two values: a 说明 sheet of notes) and a
   later sheet has a header of several columns in its first PROBE_ROWS rows: that one is read.
@@ -724,7 +725,12 @@ def _filled(
 def _load_workbook(f: io.BufferedReader) -> Any:
     """The workbook in read-only mode; the sheets' rows are parsed only as they are read."""
     from openpyxl import load_workbook
+    from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 
+    # openpyxl looks for each sheet's <dimension> as the workbook opens and parses a sheet
+    # written without one (its own write-only mode, several exporters) to the end: 30 s per
+    # million rows at every opening. The dimensions are reset before reading anyway.
+    ReadOnlyWorksheet._get_size = _no_dimensions
     try:
         return load_workbook(f, read_only=True, data_only=True)
     except zipfile.BadZipFile as exc:
@@ -742,6 +748,10 @@ def _load_workbook(f: io.BufferedReader) -> Any:
         ) from exc
     except Exception as exc:  # openpyxl raises many kinds on malformed parts
         raise ImportFileError(f"the Excel workbook cannot be read: {exc}") from exc
+
+
+def _no_dimensions(sheet: Any) -> None:
+    """ReadOnlyWorksheet._get_size, skipped: the sheet's size is unknown until it is read."""
 
 
 def _damaged(exc: Exception) -> ImportFileError:

@@ -3,6 +3,7 @@ message for the user — when the workbook is opened, when its header is read an
 stream — in the reader, the console and the command."""
 
 import io
+import re
 import struct
 import zipfile
 from pathlib import Path
@@ -113,6 +114,24 @@ def test_a_sheet_cut_short_halfway_reads_its_first_rows_then_names_the_sheet_and
     )
 
 
+def test_a_sheet_without_dimension_cut_short_opens_and_names_the_row_where_it_breaks(tmp_path):
+    # Written as openpyxl's write-only mode does, with no <dimension>: opening the workbook
+    # must not read the whole sheet (which also met the damage before any row was read).
+    path = with_part(
+        workbook(tmp_path / "m.xlsx", 3000),
+        SHEET,
+        lambda xml: re.sub(rb"<dimension[^>]*>", b"", xml),
+    )
+    path = cut_sheet(path, lambda xml: len(xml) // 2)
+
+    with open_table(path) as table, pytest.raises(ImportFileError) as exc:
+        assert table.header == HEADER
+        list(table.rows())
+
+    assert exc.value.message.startswith("the workbook is damaged: sheet 会员 cannot be read after")
+    assert 1000 < exc.value.row < 2000
+
+
 def test_a_part_that_fails_its_checksum_at_the_end_of_the_sheet_is_refused_while_streaming(
     tmp_path,
 ):
@@ -126,7 +145,7 @@ def test_a_part_that_fails_its_checksum_at_the_end_of_the_sheet_is_refused_while
 
 
 def test_a_small_part_that_fails_its_checksum_is_refused_when_opened(tmp_path):
-    # openpyxl reads the start of every sheet when it opens the workbook (its <dimension>)
+    # Its header is looked for among the first rows: the end of the part is met then.
     path = flip_digit(workbook(tmp_path / "m.xlsx", 3, stored=True), at=0.5)
 
     with pytest.raises(ImportFileError, match=r"^the workbook is damaged: .*Bad CRC-32"):
