@@ -57,7 +57,12 @@ def write_xlsx(
 
 
 def _cell_xml(ref: str, value: Any) -> str:
-    """A cell: str → inline string, number → number, ("=formula", cached) → formula + value."""
+    """A cell: str → inline string, number → number, ("=formula", cached) → formula + value,
+    [str, …] → inline rich text, one run per string, with a phonetic guide as Excel adds."""
+    if isinstance(value, list):
+        runs = "".join(f"<r><rPr><b/></rPr><t>{escape(text)}</t></r>" for text in value)
+        guide = '<rPh sb="0" eb="1"><t>ピン</t></rPh>'
+        return f'<c r="{ref}" t="inlineStr"><is>{runs}{guide}</is></c>'
     if isinstance(value, tuple):
         formula, cached = value
         kind = ' t="str"' if isinstance(cached, str) else ""

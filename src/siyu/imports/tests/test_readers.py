@@ -575,6 +575,16 @@ def test_given_formula_with_cached_value_when_read_then_the_cached_result_is_ret
     assert rows == [(2, ["A1", 10, 20, "A1x"])]
 
 
+def test_given_inline_rich_text_when_read_then_the_cell_is_its_plain_text(tmp_path):
+    # Runs in bold and a phonetic guide: the value is the runs' text, the guide left out.
+    sheet = [["姓名", "备注"], ["张三", ["老", "客户"]], ["李四", "普通"]]
+    path = write_xlsx_by_hand(tmp_path / "r.xlsx", sheet)
+
+    _, rows = read_all(path)
+
+    assert rows == [(2, ["张三", "老客户"]), (3, ["李四", "普通"])]
+
+
 def test_given_formula_never_calculated_when_read_then_cell_is_empty(tmp_path):
     # openpyxl (like some exporters) writes formulas without the value Excel would cache.
     path = write_xlsx(tmp_path / "f.xlsx", {"订单": [["单价", "金额"], [10, "=A2*2"]]})
