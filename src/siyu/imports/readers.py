@@ -26,9 +26,10 @@ Decisions worth knowing:
   cached value, so the cell reads as empty.
 - Merged cells below the header read as the sheet shows them: every cell of the range holds
   the top-left cell's value (an ERP's order number merged over the order's item lines is on
-  every line). A title bar above the header (one value merged across several columns, 订单明细
-  表) is passed over: the header is the next non-empty row. openpyxl's read-only mode does not
-  keep merges, so the sheet's XML is read through once more for its <mergeCells>.
+  every line). A title bar above the header (values merged across several columns: a title,
+  订单明细表, or groups, 订单信息 | 收货信息) is passed over: the header is the next non-empty
+  row. openpyxl's read-only mode does not keep merges, so the sheet's XML is read through once
+  more for its <mergeCells>.
 - Broken files fail with the row named: bytes that do not decode in the chosen encoding, a
   NUL byte, a line that runs past MAX_ROW_BYTES without ending (checked per block, so a line
   is refused somewhere between 1 and 2 MB), a value past csv.field_size_limit() (128 K
@@ -694,14 +695,15 @@ def _sheet_data_end(data: bytes) -> int:
 
 
 def _title_bar(row: int, values: list[Cell], merges: list[Merge]) -> int | None:
-    """The last row of a title bar, when `row` is one: its only value merged across columns."""
-    filled = [i + 1 for i, v in enumerate(values) if v is not None and v != ""]
-    if len(filled) != 1:
+    """The last row of a title bar, when `row` is one: each of its values merged across
+    columns (a title over the table, or groups over the header: 订单信息 | 收货信息)."""
+    spans = {(left, top): bottom for top, bottom, left, right in merges if right > left}
+    bottoms = [
+        spans.get((column, row)) for column, v in enumerate(values, 1) if v is not None and v != ""
+    ]
+    if not bottoms or None in bottoms:
         return None
-    for top, bottom, left, right in merges:
-        if top == row and left == filled[0] and right > left:
-            return bottom
-    return None
+    return max(bottoms)
 
 
 def _filled(

@@ -546,6 +546,27 @@ def test_given_a_title_bar_above_the_header_when_read_then_the_header_is_the_row
     assert rows[0] == (below + 1, ERP_ORDERS[1])
 
 
+def test_given_column_groups_above_the_header_when_read_then_the_header_is_the_row_below(
+    tmp_path,
+):
+    sheet = [["订单信息", None, "商品信息", None, None], *ERP_ORDERS]
+    path = write_xlsx(tmp_path / "m.xlsx", {"订单": sheet}, merged={"订单": ["A1:B1", "C1:E1"]})
+
+    table, rows = read_all(path)
+
+    assert (table.header, table.header_row) == (ERP_ORDERS[0], 2)
+    assert len(rows) == 4
+
+
+def test_given_a_header_with_one_cell_merged_across_when_read_then_it_is_the_header(tmp_path):
+    sheet = [["订单号", "备注", None], ["1", "加急", None]]
+    path = write_xlsx(tmp_path / "m.xlsx", {"订单": sheet}, merged={"订单": ["B1:C1"]})
+
+    table, _ = read_all(path)
+
+    assert (table.header, table.header_row) == (["订单号", "备注"], 1)
+
+
 def test_given_one_value_in_the_first_row_not_merged_when_read_then_it_is_the_header(tmp_path):
     sheet = [["手机号"], ["13812341234", "老客户"]]
     path = write_xlsx(tmp_path / "m.xlsx", {"名单": sheet})
