@@ -40,6 +40,10 @@ SQLITE_CACHE_KB = 256 * 1024
 SQLITE_CHECKPOINT_PAGES = 100_000
 GC_THRESHOLDS = (100_000, 50, 100)  # instead of (700, 10, 10)
 CEDE_SECONDS = 0.00005  # what the read-ahead thread sleeps now and then (see `ceding`)
+# … after parsing this long. SQLite's loading thread asks for the GIL less often (no answers
+# over a socket): its parser goes on longer between pauses.
+CEDE_EVERY = {"sqlite": 0.0005}
+CEDE_EVERY_DEFAULT = 0.0002
 
 
 PEOPLE_COUNTS = ("created", "matched", "merged", "invalid", "skipped")
@@ -687,19 +691,23 @@ def chunked(rows, size: int, *, key=None):
         yield chunk
 
 
-def ceding(items: Iterable, every: int = 10) -> Iterator:
-    """`items`, sleeping CEDE_SECONDS before every `every`-th: for the rows the read-ahead
-    thread parses.
+def ceding(items: Iterable, every: float) -> Iterator:
+    """`items`, sleeping CEDE_SECONDS each time `every` seconds have passed since the last
+    sleep: for the rows the read-ahead thread parses.
 
     A thread running Python keeps the GIL until the switch interval (5 ms) has passed since
     another thread asked for it. The loading thread asks each time the database answers a
     statement or takes a COPY buffer, and so waited up to 5 ms each time while the next chunk
-    was parsed. A short sleep every ~0.15 ms of parsing hands the GIL over at once; the parser,
-    a chunk ahead, has the time (benchmarks/README.md, "Imports").
+    was parsed. A short sleep now and then hands the GIL over at once; the parser, a chunk
+    ahead, has the time. Sleeping too often starves it instead: a sleep costs ~0.14 ms here,
+    and an order row takes ~0.035 ms to parse (benchmarks/README.md, "Imports").
     """
-    for count, item in enumerate(items):
-        if count % every == 0:
+    clock = time.perf_counter
+    due = clock() + every
+    for item in items:
+        if clock() >= due:
             time.sleep(CEDE_SECONDS)
+            due = clock() + every
         yield item
 
 

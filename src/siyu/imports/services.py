@@ -24,6 +24,8 @@ from siyu.core.models import AuditLog
 from siyu.customers.models import Channel, Customer, Identity, MergeRecord, Relationship
 from siyu.imports import presets, rows, tag_rows
 from siyu.imports.loader import (
+    CEDE_EVERY,
+    CEDE_EVERY_DEFAULT,
     ORDER_COUNTS,
     PEOPLE_COUNTS,
     Counts,
@@ -369,9 +371,12 @@ def _process(job: ImportJob, *, start_after: int, progress: Progress | None):
         else:
             parse = rows.parse_customer
         source = ceding(
-            parse(number, values, mapping)
-            for number, values in table.rows(include_header=mapping.first_row_is_data)
-            if number > start_after
+            (
+                parse(number, values, mapping)
+                for number, values in table.rows(include_header=mapping.first_row_is_data)
+                if number > start_after
+            ),
+            every=CEDE_EVERY.get(connection.vendor, CEDE_EVERY_DEFAULT),
         )
         key = (lambda r: r.external_order_id) if job.kind == ImportJob.Kind.ORDERS else None
         size = SQLITE_CHUNK_ROWS if connection.vendor == "sqlite" else CHUNK_ROWS
