@@ -45,6 +45,7 @@ Decisions worth knowing:
   later sheet has a header of several columns in its first PROBE_ROWS rows: that one is read.
 """
 
+import array
 import codecs
 import csv
 import io
@@ -633,55 +634,71 @@ class XlsxTable(Table):
         self._started = True
         width = len(self.header)
         first = self.header_row if include_header else self.header_row + 1
-        merges = [m for m in self._merges if m[0] > self.header_row]
+        below = self._merges[:, 0].searchsorted(self.header_row, side="right")
+        merges = self._merges[below:]  # the ranges below the header (a view, not a copy)
         with closing(self._read(self._sheet, first=first)) as rows:
             table = (
                 (number, _padded(list(values), width, None))
                 for number, values in rows
                 if _has_value(values)
             )
-            yield from _filled(table, merges) if merges else table
+            yield from _filled(table, merges) if len(merges) else table
 
     def close(self) -> None:
         self._book.close()
         self._file.close()
 
 
-# A merged range (top row, bottom row, left column, right column), 1-based as in the sheet.
-Merge = tuple[int, int, int, int]
+# A sheet's merged ranges: rows of (top row, bottom row, left column, right column), 1-based as
+# in the sheet, int32 and sorted by top row. An ERP's export of a million lines can hold
+# millions of them: 16 bytes each here, ~140 as Python tuples.
+Merges = Any  # numpy.ndarray of shape (n, 4)
 MERGE_CELL = re.compile(rb'<(?:\w+:)?mergeCell\s[^>]*?ref="([A-Z]+)([0-9]+)(?::([A-Z]+)([0-9]+))?"')
 
 
-def _merged_ranges(ws: Any) -> list[Merge]:
+def _merged_ranges(ws: Any) -> Merges:
     """The sheet's merged ranges of more than one cell.
 
     They follow the rows in the sheet's XML (<mergeCells> after </sheetData>): the part is
     decompressed once more and searched for that tag, without parsing the rows. Damage met here
     is left to the reading of the rows, which names the row where it is.
     """
-    from openpyxl.utils import column_index_from_string as column
+    import numpy as np
 
-    tail = b""
+    found = array.array("i")
+    tail, after_rows = b"", False
     try:
         with ws._get_source() as source:
             while block := source.read(BLOCK_BYTES):
                 data = tail + block
-                end = _sheet_data_end(data)
-                if end != -1:
-                    rest = data[end:] + source.read()
-                    break
-                tail = data[-64:]  # a tag cut between two blocks
-            else:
-                return []
+                if not after_rows:
+                    end = _sheet_data_end(data)
+                    if end == -1:
+                        tail = data[-64:]  # a tag cut between two blocks
+                        continue
+                    after_rows, data = True, data[end:]
+                cut = data.rfind(b"<")  # the last tag may go on in the next block
+                tail, data = (data[cut:], data[:cut]) if cut >= 0 else (b"", data)
+                _merges_in(data, found)
+            if after_rows:
+                _merges_in(tail, found)
     except XLSX_DAMAGE:
-        return []
-    merges = []
-    for m in MERGE_CELL.finditer(rest):
+        found = array.array("i")
+    merges = np.frombuffer(found, dtype=np.int32).reshape(-1, 4)
+    if len(merges) and (np.diff(merges[:, 0]) < 0).any():
+        merges = merges[np.argsort(merges[:, 0], kind="stable")]
+    return merges
+
+
+def _merges_in(xml: bytes, found: array.array) -> None:
+    """Add the ranges of more than one cell among the <mergeCell>s in `xml` to `found`."""
+    from openpyxl.utils import column_index_from_string as column
+
+    for m in MERGE_CELL.finditer(xml):
         left, top = column(m[1].decode()), int(m[2])
         right, bottom = (column(m[3].decode()), int(m[4])) if m[3] else (left, top)
         if (right, bottom) != (left, top):
-            merges.append((top, bottom, left, right))
-    return merges
+            found.extend((top, bottom, left, right))
 
 
 def _sheet_data_end(data: bytes) -> int:
@@ -694,10 +711,11 @@ def _sheet_data_end(data: bytes) -> int:
     return -1
 
 
-def _title_bar(row: int, values: list[Cell], merges: list[Merge]) -> int | None:
+def _title_bar(row: int, values: list[Cell], merges: Merges) -> int | None:
     """The last row of a title bar, when `row` is one: each of its values merged across
     columns (a title over the table, or groups over the header: 订单信息 | 收货信息)."""
-    spans = {(left, top): bottom for top, bottom, left, right in merges if right > left}
+    across = merges[(merges[:, 0] == row) & (merges[:, 3] > merges[:, 2])].tolist()
+    spans = {(left, top): bottom for top, bottom, left, _right in across}
     bottoms = [
         spans.get((column, row)) for column, v in enumerate(values, 1) if v is not None and v != ""
     ]
@@ -707,15 +725,17 @@ def _title_bar(row: int, values: list[Cell], merges: list[Merge]) -> int | None:
 
 
 def _filled(
-    rows: Iterable[tuple[int, list[Cell]]], merges: list[Merge]
+    rows: Iterable[tuple[int, list[Cell]]], merges: Merges
 ) -> Iterator[tuple[int, list[Cell]]]:
     """Rows with each merged range's top-left value in every cell of the range."""
-    pending = sorted(merges, reverse=True)  # the topmost last
+    tops = merges[:, 0]
+    next_range = 0
     active: list[tuple[int, int, int, Cell]] = []  # (bottom, left, right, value)
     for number, values in rows:
         active = [a for a in active if a[0] >= number]
-        while pending and pending[-1][0] <= number:
-            top, bottom, left, right = pending.pop()
+        while next_range < len(merges) and tops[next_range] <= number:
+            top, bottom, left, right = merges[next_range].tolist()
+            next_range += 1
             # A range whose top row is empty (and so never read) has nothing to spread.
             if top == number and left <= len(values):
                 active.append((bottom, left, right, values[left - 1]))

@@ -511,6 +511,19 @@ def test_given_order_cells_merged_over_item_lines_when_read_then_every_line_has_
     ]
 
 
+def test_given_merges_out_of_order_and_read_in_small_blocks_when_read_then_all_are_filled(
+    tmp_path, monkeypatch
+):
+    # Blocks of 7 bytes cut every tag; the ranges are listed bottom first.
+    monkeypatch.setattr(readers, "BLOCK_BYTES", 7)
+    sheet = [*ERP_ORDERS[:3], ["2", "tb_b", "裙子", 1, None], [None, None, "鞋", 1, None]]
+    path = write_xlsx_by_hand(tmp_path / "m.xlsx", sheet, merged=["A4:A5", "A2:A3", "B4:B5"])
+
+    _, rows = read_all(path)
+
+    assert [values[:2] for _, values in rows] == [["1", "tb_a"], ["1", None], *[["2", "tb_b"]] * 2]
+
+
 def test_given_merges_written_with_a_namespace_prefix_when_read_then_they_are_filled(tmp_path):
     path = write_xlsx_by_hand(
         tmp_path / "m.xlsx", ERP_ORDERS[:3], merged=["A2:A3", "B2:B3"], prefixed=True
