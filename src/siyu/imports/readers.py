@@ -682,7 +682,7 @@ def _merged_ranges(ws: Any) -> Merges:
                 _merges_in(data, found)
             if after_rows:
                 _merges_in(tail, found)
-    except XLSX_DAMAGE:
+    except (*XLSX_DAMAGE, OverflowError):  # OverflowError: a range past any sheet's rows
         found = array.array("i")
     merges = np.frombuffer(found, dtype=np.int32).reshape(-1, 4)
     if len(merges) and (np.diff(merges[:, 0]) < 0).any():

@@ -18,7 +18,7 @@ from siyu.customers.models import Customer
 from siyu.customers.tests.factories import ChannelFactory
 from siyu.imports.models import ImportJob
 from siyu.imports.readers import ImportFileError, open_table
-from siyu.imports.tests.files import write_xlsx
+from siyu.imports.tests.files import write_xlsx, write_xlsx_by_hand
 
 SHEET = "xl/worksheets/sheet1.xml"
 HEADER = ["姓名", "手机号", "性别", "生日", "城市"]  # a member list: the member_list preset
@@ -130,6 +130,18 @@ def test_a_sheet_without_dimension_cut_short_opens_and_names_the_row_where_it_br
 
     assert exc.value.message.startswith("the workbook is damaged: sheet 会员 cannot be read after")
     assert 1000 < exc.value.row < 2000
+
+
+def test_a_merged_range_past_the_last_row_a_sheet_can_have_is_refused_as_damage(tmp_path):
+    # Read past its header before the range is met (it follows the rows in the XML).
+    rows = [HEADER, *members(30)[1:]]
+    path = write_xlsx_by_hand(tmp_path / "m.xlsx", rows, merged=["A2:A99999999999"])
+
+    with open_table(path) as table, pytest.raises(ImportFileError) as exc:
+        assert table.header == HEADER
+        list(table.rows())
+
+    assert exc.value.message.startswith("the workbook is damaged: sheet Sheet1 cannot be read")
 
 
 def test_a_part_that_fails_its_checksum_at_the_end_of_the_sheet_is_refused_while_streaming(
